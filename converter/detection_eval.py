@@ -1,0 +1,78 @@
+"""Detector evaluation: recall on hand-labelled boxes (dlib's XML format), LFW face-found rate, and
+false positives on a photo without faces."""
+
+from __future__ import annotations
+
+import random
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from edge.detector import FaceDetector
+from edge.imageio import read_image
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    path: Path
+    boxes: list[tuple[float, float, float, float]]  # (x, y, w, h)
+    ignore: list[tuple[float, float, float, float]]
+
+
+def read_dlib_xml(path: str | Path) -> list[LabelledImage]:
+    root = Path(path).parent
+    out = []
+    for image in ET.parse(path).getroot().iter("image"):
+        boxes, ignore = [], []
+        for b in image.iter("box"):
+            box = (float(b.get("left")), float(b.get("top")), float(b.get("width")), float(b.get("height")))
+            (ignore if b.get("ignore") == "1" else boxes).append(box)
+        out.append(LabelledImage(root / image.get("file"), boxes, ignore))
+    return out
+
+
+def iou(a, b) -> float:
+    ax0, ay0, aw, ah = a
+    bx0, by0, bw, bh = b
+    ix = max(0.0, min(ax0 + aw, bx0 + bw) - max(ax0, bx0))
+    iy = max(0.0, min(ay0 + ah, by0 + bh) - max(ay0, by0))
+    inter = ix * iy
+    return inter / max(aw * ah + bw * bh - inter, 1e-9)
+
+
+def labelled_recall(detector: FaceDetector, xml: str | Path, min_iou: float = 0.4) -> dict:
+    """Greedy one-to-one matching of detections to labelled boxes at IoU ≥ ``min_iou``."""
+    found = total = unmatched = 0
+    for item in read_dlib_xml(xml):
+        dets = [f.box for f in detector.detect(read_image(item.path))]
+        used = set()
+        for box in item.boxes:
+            total += 1
+            best = max(((iou(box, d), i) for i, d in enumerate(dets) if i not in used), default=(0.0, -1))
+            if best[0] >= min_iou:
+                found += 1
+                used.add(best[1])
+        for i, d in enumerate(dets):
+            if i not in used and not any(iou(d, g) >= min_iou for g in item.ignore):
+                unmatched += 1
+    return {"recall": found / max(total, 1), "found": found, "labelled": total, "unmatched_detections": unmatched}
+
+
+def lfw_found_rate(detector: FaceDetector, images: str | Path, sample: int = 0, seed: int = 0) -> dict:
+    paths = sorted(Path(images).glob("*/*.jpg"))
+    if sample:
+        paths = random.Random(seed).sample(paths, min(sample, len(paths)))
+    missed = [p for p in tqdm(paths, desc="LFW detection", unit="img") if not detector.detect(read_image(p))]
+    return {"found_rate": 1 - len(missed) / len(paths), "images": len(paths), "missed": [str(p) for p in missed]}
+
+
+def false_positives(detector: FaceDetector, image: str | Path) -> list[dict]:
+    return [{"box": [round(v, 1) for v in f.box], "score": round(f.score, 3)}
+            for f in detector.detect(read_image(image))]
+
+
+def face_sizes(xml: str | Path) -> np.ndarray:
+    return np.array([b[2] for item in read_dlib_xml(xml) for b in item.boxes])

@@ -1,0 +1,68 @@
+"""Embeddings from a Keras model (float) or a ``.tflite`` (device runtime), and pair scores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from edge.card import AlignmentSpec, ModelCard, load_card
+from edge.embedder import Embedder, flip_average, l2_normalize
+
+
+@dataclass
+class LoadedModel:
+    """Either kind of model behind one interface: ``embed(crops) → unit vectors``, plus its card."""
+
+    path: Path
+    card: ModelCard
+    kind: str  # "keras" or "tflite"
+    _impl: object
+
+    def embed(self, crops: np.ndarray, desc: str = "embedding") -> np.ndarray:
+        if self.kind == "tflite":
+            out = [self._impl.embed(crops[i:i + 1]) for i in tqdm(range(len(crops)), desc=desc, unit="img")]
+            return np.concatenate(out) if out else np.zeros((0, self.card.embedding_size), np.float32)
+        emb = self._keras(crops, desc)
+        if self.card.flip_average:
+            return flip_average(emb, self._keras(crops[:, :, ::-1], desc + " (mirrored)"))
+        return l2_normalize(emb)
+
+    def _keras(self, crops: np.ndarray, desc: str) -> np.ndarray:
+        batches = []
+        for i in tqdm(range(0, len(crops), 64), desc=desc, unit="batch"):
+            batches.append(np.asarray(self._impl(crops[i:i + 64].astype(np.float32), training=False)))
+        return np.concatenate(batches)
+
+    @property
+    def alignment(self) -> AlignmentSpec:
+        return self.card.alignment
+
+
+def load_model(path: str | Path) -> LoadedModel:
+    """Load a ``.tflite`` (with card) or a Siamese ``.keras`` (card built from the model)."""
+    path = Path(path)
+    if path.suffix == ".tflite":
+        emb = Embedder(path)
+        return LoadedModel(path, emb.card, "tflite", emb)
+    import keras
+
+    import converter.model  # noqa: F401  (registers the custom layers)
+    from converter.model import branch_of
+    from converter.quantize import card_for
+
+    siamese = keras.models.load_model(path)
+    branch = branch_of(siamese)
+    card = load_card(path) if path.with_suffix(".json").is_file() else card_for(siamese, name=path.stem)
+    return LoadedModel(path, card, "keras", branch)
+
+
+def pair_scores(a: np.ndarray, b: np.ndarray, card: ModelCard, scoring: str | None = None) -> np.ndarray:
+    """Scores for row-aligned embedding pairs: cosine or the Siamese head (higher = same)."""
+    scoring = scoring or card.decision.scoring
+    if scoring == "cosine":
+        return np.einsum("ij,ij->i", a, b)
+    w = np.asarray(card.head_weights, np.float32)
+    return 1.0 / (1.0 + np.exp(-(np.abs(a - b) @ w + card.head_bias)))

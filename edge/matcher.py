@@ -1,0 +1,85 @@
+"""Match a probe embedding against the whole gallery at once.
+
+The gallery is one ``(rows, D)`` matrix of unit-length embeddings, rows grouped by person. Scores:
+
+* ``head`` — the Siamese network's own head, ``sigmoid(w · |a − b| + b)``, vectorised over rows;
+* ``cosine`` — ``a · b``.
+
+Several photos per person are aggregated by the best score. A name is accepted only when the best
+person's score reaches the threshold **and** beats the best other person by the margin; otherwise
+the probe is unknown. The matcher is immutable: the gallery swaps in a new one atomically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.card import Decision
+
+
+@dataclass(frozen=True)
+class Match:
+    """Result for one probe. ``name`` is ``None`` when unknown; ``best`` is the top person anyway."""
+
+    name: str | None
+    score: float
+    best: str | None
+    runner_up: str | None
+    runner_up_score: float
+
+
+class Matcher:
+    """Immutable gallery matrix + decision rule."""
+
+    def __init__(self, names: list[str], embeddings: np.ndarray, decision: Decision,
+                 head_weights: np.ndarray | None = None, head_bias: float = 0.0) -> None:
+        order = np.argsort(np.asarray(names, dtype=object), kind="stable") if names else np.zeros(0, int)
+        self.row_names = [names[i] for i in order]
+        dim = embeddings.shape[1] if embeddings.ndim == 2 else (len(head_weights) if head_weights is not None else 0)
+        self.matrix = np.ascontiguousarray(embeddings[order], dtype=np.float32).reshape(len(order), dim)
+        self.people, starts = np.unique(np.asarray(self.row_names, dtype=object), return_index=True) \
+            if self.row_names else (np.array([], dtype=object), np.array([], int))
+        self.people = [str(p) for p in self.people]
+        self._starts = starts.astype(np.intp)
+        self.decision = decision
+        if decision.scoring == "head":
+            if head_weights is None:
+                raise ValueError("head scoring needs the model card's head weights")
+            self.w = np.asarray(head_weights, np.float32)
+            self.b = np.float32(head_bias)
+        elif decision.scoring != "cosine":
+            raise ValueError(f"scoring must be 'head' or 'cosine', got {decision.scoring!r}")
+
+    def __len__(self) -> int:
+        return len(self.people)
+
+    def row_scores(self, probe: np.ndarray) -> np.ndarray:
+        """Score of ``probe`` against every gallery row."""
+        if self.decision.scoring == "cosine":
+            return self.matrix @ probe
+        z = np.abs(self.matrix - probe) @ self.w + self.b
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def person_scores(self, probe: np.ndarray) -> np.ndarray:
+        """Best score per person (aligned with :attr:`people`)."""
+        if not len(self.people):
+            return np.zeros(0, np.float32)
+        return np.maximum.reduceat(self.row_scores(np.asarray(probe, np.float32)), self._starts)
+
+    def match(self, probe: np.ndarray) -> Match:
+        """Decide who ``probe`` is, or that it is unknown."""
+        scores = self.person_scores(probe)
+        if not len(scores):
+            return Match(None, 0.0, None, None, 0.0)
+        if len(scores) == 1:
+            best, second = 0, None
+        else:
+            top2 = np.argpartition(-scores, 1)[:2]
+            best, second = (top2[0], top2[1]) if scores[top2[0]] >= scores[top2[1]] else (top2[1], top2[0])
+        s1 = float(scores[best])
+        s2 = float(scores[second]) if second is not None else (-1.0 if self.decision.scoring == "cosine" else 0.0)
+        accepted = s1 >= self.decision.threshold and s1 - s2 >= self.decision.margin
+        return Match(self.people[best] if accepted else None, s1, self.people[best],
+                     self.people[second] if second is not None else None, s2)

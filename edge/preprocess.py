@@ -1,0 +1,74 @@
+"""THE face preprocessing path: detect → (refine landmarks) → align → crop.
+
+Every consumer — training, calibration and evaluation in converter/, enrollment in gallery/, the
+``identify`` command and the daemon — calls this module, so what the model sees at training time is
+byte-for-byte what it sees on the device. Nothing else in the project detects, aligns or crops.
+
+Crops come out as uint8 in the model's colour order (the card's ``colour``); normalisation to the
+model's input range happens inside the model graph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from edge.alignment import make_template, similarity_transform, warp
+from edge.card import AlignmentSpec
+from edge.detector import Face, FaceDetector
+from edge.landmarks import DLIB5_FROM_FACEMESH, FaceMeshRefiner
+
+
+@dataclass(frozen=True)
+class AlignedFace:
+    """A detected face and its aligned crop (``size``×``size``×3 uint8, model colour order)."""
+
+    face: Face
+    crop: np.ndarray
+    landmarks: np.ndarray  # the points the template was fitted to, frame pixels
+
+
+class FacePreprocessor:
+    """Detector + optional FaceMesh + template alignment, configured from a model card's spec."""
+
+    def __init__(self, alignment: AlignmentSpec, colour: str = "RGB", detector: FaceDetector | None = None,
+                 detector_model: str = "auto", num_threads: int = 1, min_score: float = 0.5) -> None:
+        self.spec = alignment
+        self.colour = colour
+        self.template = make_template(alignment.template, alignment.size, alignment.padding)
+        self.detector = detector or FaceDetector(detector_model, score_threshold=min_score, num_threads=num_threads)
+        self.refiner = FaceMeshRefiner(num_threads=num_threads) if self.template.needs_facemesh else None
+
+    def detect(self, image_bgr: np.ndarray) -> list[Face]:
+        """Faces in a BGR frame, largest first."""
+        return sorted(self.detector.detect(image_bgr), key=lambda f: -f.box[2] * f.box[3])
+
+    def template_points(self, image_bgr: np.ndarray, face: Face) -> np.ndarray:
+        """The landmarks the template is fitted to, in frame pixels."""
+        if self.refiner is not None:
+            return self.refiner.landmarks(image_bgr, face)[list(DLIB5_FROM_FACEMESH)]
+        return face.keypoints[:4]
+
+    def align(self, image_bgr: np.ndarray, face: Face) -> AlignedFace:
+        """Aligned crop of one detected face."""
+        pts = self.template_points(image_bgr, face)
+        m = similarity_transform(pts.astype(np.float64), self.template.points, self.template.weights)
+        return AlignedFace(face, self._to_model_colour(warp(image_bgr, m, self.spec.size)), pts)
+
+    def faces(self, image_bgr: np.ndarray) -> list[AlignedFace]:
+        """Detect and align every face in a frame, largest first."""
+        return [self.align(image_bgr, f) for f in self.detect(image_bgr)]
+
+    def centre_crop(self, image_bgr: np.ndarray, face_fraction: float = 0.5) -> np.ndarray:
+        """Fallback when no face is found (evaluation only): a centred square whose middle
+        ``face_fraction`` is assumed to be the face, scaled to the template's face size."""
+        h, w = image_bgr.shape[:2]
+        side = min(h, w) * face_fraction * (1 + 2 * self.spec.padding)
+        s = self.spec.size / side
+        m = np.array([[s, 0, self.spec.size / 2 - s * w / 2], [0, s, self.spec.size / 2 - s * h / 2]])
+        return self._to_model_colour(warp(image_bgr, m, self.spec.size))
+
+    def _to_model_colour(self, crop_bgr: np.ndarray) -> np.ndarray:
+        return cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2RGB) if self.colour == "RGB" else crop_bgr

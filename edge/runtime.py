@@ -1,0 +1,116 @@
+"""Load and run a ``.tflite`` model through whichever LiteRT interpreter is installed.
+
+Why one module: every model on the device (detector, landmarks, embedder) goes through here, so
+quantization of inputs and dequantization of outputs is done once, from each tensor's own
+scale/zero-point, and the backend choice (ai-edge-litert → tflite-runtime → tensorflow.lite) is
+made in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.errors import ModelFileError, RuntimeBackendError
+
+log = logging.getLogger(__name__)
+
+_BACKENDS = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite")
+
+
+def interpreter_class() -> tuple[type, str]:
+    """Return the first importable ``Interpreter`` class and the module it came from.
+
+    ``SIAMESE_EDGE_TFLITE_BACKEND`` forces one module (useful to test the fallback on a workstation).
+    """
+    forced = os.environ.get("SIAMESE_EDGE_TFLITE_BACKEND")
+    candidates = (forced,) if forced else _BACKENDS
+    errors = []
+    for name in candidates:
+        try:
+            module = __import__(name, fromlist=["Interpreter"])
+            return module.Interpreter, name
+        except ImportError as exc:  # try the next backend
+            errors.append(f"{name}: {exc}")
+            if not forced:
+                log.debug("TFLite backend %s unavailable: %s", name, exc)
+    raise RuntimeBackendError(
+        "no TFLite interpreter found (tried " + "; ".join(errors) + "). "
+        "Install one: pip install 'ai-edge-litert==2.3.*' (or tflite-runtime==2.14 with numpy<2)."
+    )
+
+
+class TFLiteModel:
+    """A loaded ``.tflite`` model with float-in/float-out helpers around quantized tensors.
+
+    Loaded once in the constructor (never per frame). ``run`` accepts float or integer arrays: float
+    inputs are quantized with the input tensor's own parameters when the tensor is int8/uint8;
+    integer inputs of the right dtype are passed through untouched (raw uint8 pixels).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], num_threads: int = 1) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelFileError(f"model file not found: {self.path}")
+        cls, self.backend = interpreter_class()
+        try:
+            self._interp = cls(model_path=str(self.path), num_threads=int(num_threads))
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelFileError(f"{self.path} is not a loadable TFLite model: {exc}") from exc
+        self.inputs: list[dict[str, Any]] = self._interp.get_input_details()
+        self.outputs: list[dict[str, Any]] = self._interp.get_output_details()
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of the first input, e.g. ``(1, 128, 128, 3)``."""
+        return tuple(int(v) for v in self.inputs[0]["shape"])
+
+    @property
+    def input_dtype(self) -> np.dtype:
+        return np.dtype(self.inputs[0]["dtype"])
+
+    def resize_batch(self, batch: int) -> None:
+        """Resize the first input's batch dimension (used by evaluation to embed many crops per call)."""
+        shape = list(self.input_shape)
+        if shape[0] == batch:
+            return
+        shape[0] = batch
+        self._interp.resize_tensor_input(self.inputs[0]["index"], shape)
+        self._interp.allocate_tensors()
+        self.inputs = self._interp.get_input_details()
+        self.outputs = self._interp.get_output_details()
+
+    def run(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        """Run the model; return every output as float32, dequantized where needed."""
+        for detail, array in zip(self.inputs, arrays, strict=True):
+            self._interp.set_tensor(detail["index"], quantize(array, detail))
+        self._interp.invoke()
+        return [dequantize(self._interp.get_tensor(d["index"]), d) for d in self.outputs]
+
+
+def quantize(array: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    """Convert ``array`` to the tensor's dtype, using its scale/zero-point for float → int8/uint8."""
+    dtype = np.dtype(detail["dtype"])
+    if array.dtype == dtype:
+        return np.ascontiguousarray(array)
+    if dtype in (np.int8, np.uint8) and np.issubdtype(array.dtype, np.floating):
+        scale, zero = detail["quantization"]
+        if scale:
+            info = np.iinfo(dtype)
+            q = np.round(array / scale + zero)
+            return np.clip(q, info.min, info.max).astype(dtype)
+    return array.astype(dtype)
+
+
+def dequantize(array: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    """Return ``array`` as float32, applying the tensor's scale/zero-point when it is quantized."""
+    if np.dtype(detail["dtype"]) in (np.int8, np.uint8, np.int16):
+        scale, zero = detail["quantization"]
+        if scale:
+            return (array.astype(np.float32) - zero) * np.float32(scale)
+    return array.astype(np.float32, copy=False)

@@ -1,0 +1,5 @@
+"""Gallery subcommands (filled in by the gallery issue)."""
+
+
+def register(sub) -> None:
+    return None

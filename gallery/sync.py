@@ -1,0 +1,127 @@
+"""Turn the gallery folder into a matcher: scan, hash, reuse cached results, enroll the rest.
+
+Reading is the only thing done to the user's photos: never written, moved or deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from edge.errors import ImageError
+from edge.imageio import DEFAULT_MAX_PIXELS, decode_image
+from edge.matcher import Matcher
+from edge.pipeline import Recognizer
+from gallery.layout import scan
+from gallery.quality import QualityPolicy, choose_face
+from gallery.store import Result, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    person: str | None
+    path: str
+    state: str  # "enrolled", "rejected" or "pending"
+    reason: str = ""
+    warning: str = ""
+
+
+@dataclass
+class SyncReport:
+    files: list[FileStatus] = field(default_factory=list)
+    embedded: int = 0  # photos processed in this sync (cache misses)
+
+    def people(self) -> dict[str, dict]:
+        """Per-person summary: usable photos, rejected photos with reasons, a warning for one photo."""
+        out: dict[str, dict] = {}
+        for f in self.files:
+            if f.person is None:
+                continue
+            p = out.setdefault(f.person, {"enrolled": 0, "rejected": [], "warnings": []})
+            if f.state == "enrolled":
+                p["enrolled"] += 1
+            elif f.state == "rejected":
+                p["rejected"].append({"file": f.path, "reason": f.reason})
+            if f.warning:
+                p["warnings"].append(f"{Path(f.path).name}: {f.warning}")
+        for p in out.values():
+            if p["enrolled"] == 1:
+                p["warnings"].append("only one usable photo: add two or three more for reliable recognition")
+            elif p["enrolled"] == 0:
+                p["warnings"].append("no usable photo: this person cannot be recognised yet")
+        return out
+
+
+class Gallery:
+    """A gallery folder bound to a recognizer and a cache; :meth:`sync` returns a fresh matcher."""
+
+    def __init__(self, recognizer: Recognizer, folder: str | Path, state_dir: str | Path | None = None,
+                 policy: QualityPolicy | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        self.recognizer = recognizer
+        self.folder = Path(folder)
+        self.store = Store(state_dir)
+        self.policy = policy or QualityPolicy()
+        self.max_pixels = max_pixels
+        self.last_report = SyncReport()
+
+    def sync(self, progress: bool = False) -> tuple[Matcher, SyncReport]:
+        """Bring the cache up to date with the folder and build a matcher from it."""
+        files, skipped = scan(self.folder)
+        report = SyncReport([FileStatus(None, str(s.path), "rejected", s.reason) for s in skipped])
+        names: list[str] = []
+        embeddings: list[np.ndarray] = []
+        model_id = self.recognizer.embedder.id
+        for gf in tqdm(files, desc="enrolling", unit="photo", disable=not progress, leave=False):
+            status, emb = self._one(gf.person, gf.path, model_id, report)
+            report.files.append(status)
+            if emb is not None:
+                names.append(gf.person)
+                embeddings.append(emb)
+        self.store.forget_missing({str(f.path) for f in files})
+        dim = self.recognizer.embedder.card.embedding_size
+        matrix = np.stack(embeddings) if embeddings else np.zeros((0, dim), np.float32)
+        self.last_report = report
+        return self.recognizer.make_matcher(names, matrix), report
+
+    def _one(self, person: str, path: Path, model_id: str, report: SyncReport) -> tuple[FileStatus, np.ndarray | None]:
+        try:
+            st = path.stat()
+            sha = self.store.cached_hash(path, st.st_size, st.st_mtime_ns)
+            data = None
+            if sha is None:
+                data = path.read_bytes()
+                sha = hashlib.sha256(data).hexdigest()
+                self.store.remember_hash(path, st.st_size, st.st_mtime_ns, sha)
+        except OSError as exc:
+            return FileStatus(person, str(path), "rejected", f"cannot be read ({exc.strerror or exc})"), None
+        result = self.store.get(sha, model_id)
+        if result is None:
+            if data is None:
+                data = path.read_bytes()
+            result = self.enroll_bytes(data, str(path))
+            self.store.put(sha, model_id, result)
+            report.embedded += 1
+        return FileStatus(person, str(path), result.state, result.reason, result.warning), result.embedding
+
+    def enroll_bytes(self, data: bytes, name: str) -> Result:
+        """Decode → detect → quality gates → align → embed one photo."""
+        try:
+            image = decode_image(data, name, self.max_pixels)
+        except ImageError as exc:
+            return Result("rejected", str(exc).removeprefix(f"{name}: "), "", None)
+        faces = self.recognizer.preprocessor.faces(image)
+        face, reason, warning = choose_face(faces, self.policy)
+        if face is None:
+            return Result("rejected", reason, warning, None)
+        emb = self.recognizer.embedder.embed(face.crop[None])[0]
+        return Result("enrolled", "", warning, emb)
+
+    def close(self) -> None:
+        self.store.close()

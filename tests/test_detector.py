@@ -1,0 +1,69 @@
+"""BlazeFace detection: anchors, decoding, recall on labelled group photos, LFW, and a photo of dogs."""
+
+import numpy as np
+import pytest
+
+from converter.detection_eval import false_positives, labelled_recall, lfw_found_rate
+from edge.detector import SPECS, FaceDetector, ssd_anchors, weighted_nms
+
+
+def test_anchor_layouts_match_mediapipe():
+    short = ssd_anchors(SPECS["short"])
+    full = ssd_anchors(SPECS["full"])
+    assert short.shape == (896, 2) and full.shape == (2304, 2)
+    # the first 16×16 stride-8 cell holds two anchors at its centre
+    assert np.allclose(short[0], [0.5 / 16, 0.5 / 16]) and np.allclose(short[1], short[0])
+    assert np.allclose(full[-1], [47.5 / 48, 47.5 / 48])
+
+
+def test_weighted_nms_merges_overlaps_and_keeps_separate_faces():
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], float)
+    scores = np.array([0.9, 0.6, 0.8])
+    out = weighted_nms(boxes, scores, 0.3)
+    assert len(out) == 2
+    merged, s = out[0]
+    assert s == 0.9 and 0 < merged[0] < 1  # pulled toward the weaker overlapping box
+
+
+def test_unknown_model_name_is_refused():
+    with pytest.raises(ValueError, match="detector model must be one of"):
+        FaceDetector("medium")
+
+
+def test_letterboxing_maps_boxes_back_to_frame_pixels(seed_dir, detector):
+    """A face placed at two offsets of a wide (non-square) frame is reported at those offsets."""
+    from edge.imageio import read_image
+
+    img = read_image(seed_dir / "database" / "Emilia Clarke.jpg")
+    h, w = img.shape[:2]
+    boxes = []
+    for offset in (0, 2 * w):
+        wide = np.zeros((h, w * 3, 3), np.uint8)
+        wide[:, offset:offset + w] = img
+        box = detector.detect(wide)[0].box
+        boxes.append((box[0] - offset, box[1], box[2], box[3]))
+    (x0, y0, w0, h0), (x1, y1, w1, h1) = boxes
+    assert abs(x1 - x0) < 0.08 * w0 and abs(y1 - y0) < 0.08 * h0 and abs(w1 - w0) < 0.08 * w0
+
+
+def test_recall_on_labelled_group_photos(groups_dir):
+    r = labelled_recall(FaceDetector("full"), groups_dir / "testing.xml")
+    print(f"\nfull range on testing.xml: {r}")
+    assert r["recall"] >= 0.90
+
+
+def test_short_range_alone_misses_small_faces(groups_dir):
+    """Why full range is the default: the short-range model finds few of these ~37 px faces."""
+    assert labelled_recall(FaceDetector("short"), groups_dir / "testing.xml")["recall"] < 0.5
+
+
+def test_a_face_is_found_in_lfw_images(shared_lfw, detector):
+    r = lfw_found_rate(detector, shared_lfw, sample=1500, seed=4)
+    print(f"\nLFW sample: found {r['found_rate']:.4f} of {r['images']}; missed {r['missed'][:5]}")
+    assert r["found_rate"] >= 0.99
+
+
+def test_false_positives_on_dogs_are_reported(groups_dir, detector):
+    fps = false_positives(detector, groups_dir / "dogs.jpg")
+    print(f"\ndogs.jpg false positives: {fps}")
+    assert len(fps) <= 2
