@@ -42,10 +42,9 @@ model: venv-dev models
 	$(SE) convert import-pretrained --out models/build/resnet29_pretrained.keras
 	$(SE) train --mode head --init models/build/resnet29_pretrained.keras --out models/build/resnet29_head.keras \
 		--exclude-pairs $(LFW)/pairs.txt --epochs 4 --steps 300 --batch 64 --lr 3e-3
-	$(SE) evaluate openset --model models/build/resnet29_head.keras --exclude-pairs $(LFW)/pairs.txt \
-		--json models/build/openset_keras.json
-	$(SE) convert int8 --model models/build/resnet29_head.keras --out models/face_resnet29_int8.tflite \
-		--calibration-json models/build/openset_keras.json
+	$(SE) convert int8 --model models/build/resnet29_head.keras --out models/face_resnet29_int8.tflite
+	$(SE) evaluate openset --model models/face_resnet29_int8.tflite --within-pairs $(LFW)/pairs.txt \
+		--json docs/results/openset_int8.json --plots docs/results --write-card
 
 bench: models
 	$(BIN)/python bench/bench_pipeline.py

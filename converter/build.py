@@ -20,7 +20,7 @@ from converter.embeddings import load_model, pair_scores
 from converter.evaluate import embed_pairs, verification_report
 from converter.lfw import identity_folders, pair_identities, read_pairs
 from converter.quantize import card_for, convert_int8, parity
-from edge.card import Decision, ModelCard, save_card
+from edge.card import Decision, ModelCard, load_card, save_card
 from edge.embedder import Embedder
 
 log = logging.getLogger(__name__)
@@ -33,8 +33,19 @@ def calibration_paths(images: Path, avoid: set[str], n: int, seed: int = 7) -> l
     return sorted(pool[:n])
 
 
-def build_int8(keras_path: Path, out: Path, images: Path, n_calibration: int, parity_pairs: str,
-               calibration_json: Path | None) -> ModelCard:
+def apply_openset(model_path: Path, openset: dict) -> ModelCard:
+    """Write the open-set decision rule (chosen for the target false-accept rate) into the card."""
+    card = load_card(model_path)
+    decision = Decision(openset["scoring"], float(openset["threshold"]), float(openset["margin"]))
+    keep = ("rank1", "dir_at_far", "n_enrolled", "photos_per_person", "n_known_probes", "n_unknown_probes",
+            "target_far", "scoring", "threshold", "margin", "excluded_identities")
+    metrics = {**card.metrics, "openset": {k: openset[k] for k in keep if k in openset}}
+    card = ModelCard(**{**card.__dict__, "decision": decision, "metrics": metrics})
+    save_card(card, model_path)
+    return card
+
+
+def build_int8(keras_path: Path, out: Path, images: Path, n_calibration: int, parity_pairs: str) -> ModelCard:
     import keras  # noqa: F401
 
     from converter.model import branch_of
@@ -47,11 +58,8 @@ def build_int8(keras_path: Path, out: Path, images: Path, n_calibration: int, pa
     crops, _ = crop_images(calib, float_model.alignment, float_model.card.colour, desc="calibration crops")
     convert_int8(branch, crops, out)
 
+    # provisional rule until `evaluate openset --write-card` calibrates it on the int8 model itself
     decision = Decision("cosine", 0.5, 0.0)
-    openset = {}
-    if calibration_json:
-        openset = json.loads(Path(calibration_json).read_text())
-        decision = Decision(openset["scoring"], float(openset["threshold"]), float(openset["margin"]))
     from converter.pretrained import PROVENANCE
 
     card = card_for(siamese, name=out.stem, decision=decision, provenance={
@@ -75,10 +83,6 @@ def build_int8(keras_path: Path, out: Path, images: Path, n_calibration: int, pa
                                      "int8_auc": q["auc"], "int8_tar_at_far": q["tar_at_far"]}
     metrics["lfw_pairs"] = Path(parity_pairs).name
     metrics["n_detect_failed"] = int((~da | ~db).sum())
-    if openset:
-        metrics["openset"] = {k: openset[k] for k in ("rank1", "dir_at_far", "n_enrolled", "n_known_probes",
-                                                       "n_unknown_probes", "scoring", "threshold", "margin")
-                              if k in openset}
     card = ModelCard(**{**card.__dict__, "metrics": metrics})
     save_card(card, out)
     Embedder(out)  # the shipped pair must load on the device runtime

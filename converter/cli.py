@@ -53,8 +53,7 @@ def cmd_int8(args: argparse.Namespace) -> int:
     _quiet_tf()
     from converter.build import build_int8
 
-    build_int8(Path(args.model), Path(args.out), Path(args.images), args.calibration, args.parity_pairs,
-               Path(args.calibration_json) if args.calibration_json else None)
+    build_int8(Path(args.model), Path(args.out), Path(args.images), args.calibration, args.parity_pairs)
     return 0
 
 
@@ -74,8 +73,14 @@ def cmd_evaluate_openset(args: argparse.Namespace) -> int:
 
     report = evaluate_openset(args.model, args.images, exclude_pairs=args.exclude_pairs, n_enrolled=args.people,
                               per_person=args.enroll_photos, n_unknown=args.unknown, seed=args.seed,
-                              far=args.target_far, plots=args.plots)
+                              far=args.target_far, plots=args.plots, within_pairs=args.within_pairs)
     write_json(report, args.json)
+    if args.write_card:
+        from converter.build import apply_openset
+
+        apply_openset(Path(args.model), report)
+        print(f"threshold {report['threshold']:.4f}, margin {report['margin']} ({report['scoring']}) "
+              f"written to {Path(args.model).with_suffix('.json')}")
     return 0
 
 
@@ -109,7 +114,6 @@ def add_converter_commands(sub) -> None:
     p.add_argument("--images", default=str(LFW_IMAGES), help="folder-per-identity images for calibration")
     p.add_argument("--calibration", type=int, default=300, help="number of aligned crops for calibration")
     p.add_argument("--parity-pairs", default=str(SHARED_LFW / "pairs.txt"))
-    p.add_argument("--calibration-json", help="open-set calibration JSON whose threshold/margin go in the card")
     p.set_defaults(func=cmd_int8)
 
     p = sub.add_parser("train", help="workstation: train the Siamese model on same/different pairs")
@@ -146,6 +150,8 @@ def add_converter_commands(sub) -> None:
     p.add_argument("--model", default=default_model)
     p.add_argument("--exclude-pairs", action="append", default=[],
                    help="identities of these pairs files are left out (e.g. those trained on)")
+    p.add_argument("--within-pairs", action="append", default=[],
+                   help="use only identities of these pairs files (e.g. pairs.txt, disjoint from training)")
     p.add_argument("--people", type=int, default=300, help="enrolled people")
     p.add_argument("--enroll-photos", type=int, default=3, help="photos enrolled per person")
     p.add_argument("--unknown", type=int, default=1000, help="stranger probes (people not enrolled)")
@@ -153,4 +159,6 @@ def add_converter_commands(sub) -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json")
     p.add_argument("--plots")
+    p.add_argument("--write-card", action="store_true",
+                   help="write the chosen scoring/threshold/margin into the .tflite's model card")
     p.set_defaults(func=cmd_evaluate_openset)

@@ -42,18 +42,21 @@ def card_for(siamese, name: str, decision: Decision | None = None, provenance: d
 
 def convert_int8(branch, representative: np.ndarray, out: str | Path) -> Path:
     """Convert ``branch`` to a full-integer ``.tflite`` calibrated on ``representative`` uint8 crops."""
+    import tempfile
+
     import tensorflow as tf
 
     size = int(branch.input_shape[1])
-    fn = tf.function(lambda x: branch(x, training=False),
-                     input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32, name="image")])
-    concrete = fn.get_concrete_function()
 
     def rep():
         for crop in representative:
             yield [crop[None].astype(np.float32)]
 
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([concrete], branch)
+    saved = Path(tempfile.mkdtemp(prefix="siamese-edge-export-"))
+    # Keras 3 → SavedModel (variables frozen by the converter) with a batch-1 signature
+    export = keras_export_archive(branch, size)
+    export.write_out(str(saved))
+    conv = tf.lite.TFLiteConverter.from_saved_model(str(saved))
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = rep
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -66,6 +69,18 @@ def convert_int8(branch, representative: np.ndarray, out: str | Path) -> Path:
     tmp.write_bytes(data)
     tmp.replace(out)
     return out
+
+
+def keras_export_archive(branch, size: int):
+    """An ExportArchive serving ``branch`` on a fixed ``(1, size, size, 3)`` float input."""
+    import keras
+    import tensorflow as tf
+
+    archive = keras.export.ExportArchive()
+    archive.track(branch)
+    archive.add_endpoint("serve", lambda x: branch(x, training=False),
+                         input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32, name="image")])
+    return archive
 
 
 def parity(float_emb: np.ndarray, int8_emb: np.ndarray) -> dict:

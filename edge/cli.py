@@ -23,12 +23,14 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detector", choices=["auto", "full", "short"], default="auto",
                    help="BlazeFace model: full range (small faces), short range (near faces), or auto")
     p.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
+    p.add_argument("--tile", type=int, default=512,
+                   help="also search overlapping tiles of this many pixels for small faces (0 = off)")
 
 
 def _recognizer(args: argparse.Namespace):
     from edge.pipeline import Recognizer
 
-    return Recognizer(args.model, detector_model=args.detector, num_threads=args.threads)
+    return Recognizer(args.model, detector_model=args.detector, num_threads=args.threads, tile=args.tile)
 
 
 def cmd_identify(args: argparse.Namespace) -> int:

@@ -97,6 +97,13 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) ->
     return out
 
 
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / max(a[2] * a[3] + b[2] * b[3] - inter, 1e-9)
+
+
 class FaceDetector:
     """BlazeFace detector. Construct once; call :meth:`detect` per frame (BGR uint8).
 
@@ -106,10 +113,11 @@ class FaceDetector:
     """
 
     def __init__(self, model: str = "auto", score_threshold: float = 0.5, iou_threshold: float = 0.3,
-                 num_threads: int = 1, model_path: str | None = None) -> None:
+                 num_threads: int = 1, model_path: str | None = None, tile: int = 0) -> None:
         if model not in (*SPECS, "auto"):
             raise ValueError(f"detector model must be one of {[*SPECS, 'auto']}, got {model!r}")
         self.model_name = model
+        self.tile = tile
         self.fallback: FaceDetector | None = None
         if model == "auto":
             model = "full"
@@ -129,9 +137,40 @@ class FaceDetector:
     def detect(self, image_bgr: np.ndarray) -> list[Face]:
         """Detect faces in a BGR frame of any size; boxes and keypoints in frame pixels."""
         faces = self._detect(image_bgr)
+        if self.tile:
+            faces = self._merge(faces + self._detect_tiles(image_bgr))
         if not faces and self.fallback is not None:
             faces = self.fallback.detect(image_bgr)
         return faces
+
+    def _detect_tiles(self, image_bgr: np.ndarray) -> list[Face]:
+        """Full-resolution passes over overlapping ``tile``-pixel squares.
+
+        Why: letterboxing a 1200 px photo into 192 px shrinks a 40 px face to 6 px, below what
+        BlazeFace resolves. Tiles keep small faces large enough (a group photo: 1 → 7 faces).
+        """
+        h, w = image_bgr.shape[:2]
+        t = self.tile
+        if max(h, w) <= t * 1.25:
+            return []
+        step = max(1, int(t * 0.75))
+        ys = sorted({*range(0, max(h - t, 0) + 1, step), max(h - t, 0)})
+        xs = sorted({*range(0, max(w - t, 0) + 1, step), max(w - t, 0)})
+        out = []
+        for y in ys:
+            for x in xs:
+                for f in self._detect(image_bgr[y:y + t, x:x + t]):
+                    bx, by, bw, bh = f.box
+                    out.append(Face((bx + x, by + y, bw, bh), f.score, f.keypoints + np.float32([x, y])))
+        return out
+
+    def _merge(self, faces: list[Face]) -> list[Face]:
+        """Keep the highest-scoring face of every overlapping group (across passes)."""
+        kept: list[Face] = []
+        for f in sorted(faces, key=lambda f: -f.score):
+            if all(_iou(f.box, k.box) <= self.iou_threshold for k in kept):
+                kept.append(f)
+        return kept
 
     def _detect(self, image_bgr: np.ndarray) -> list[Face]:
         tensor, scale, pad_x, pad_y = self._letterbox(image_bgr)

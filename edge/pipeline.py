@@ -45,12 +45,12 @@ class Recognizer:
     """Detect, align, embed and match — the device pipeline every command shares."""
 
     def __init__(self, model_path: str | Path | None = None, detector_model: str = "auto", num_threads: int = 1,
-                 min_score: float = 0.5, decision: Decision | None = None) -> None:
+                 min_score: float = 0.5, decision: Decision | None = None, tile: int = 0) -> None:
         self.embedder = Embedder(model_path, num_threads=num_threads)
         card = self.embedder.card
         self.decision = decision or card.decision
         self.preprocessor = FacePreprocessor(card.alignment, card.colour, detector_model=detector_model,
-                                             num_threads=num_threads, min_score=min_score)
+                                             num_threads=num_threads, min_score=min_score, tile=tile)
         self.matcher = self.make_matcher([], np.zeros((0, card.embedding_size), np.float32))
         self.times = StageTimes()
 

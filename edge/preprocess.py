@@ -34,11 +34,12 @@ class FacePreprocessor:
     """Detector + optional FaceMesh + template alignment, configured from a model card's spec."""
 
     def __init__(self, alignment: AlignmentSpec, colour: str = "RGB", detector: FaceDetector | None = None,
-                 detector_model: str = "auto", num_threads: int = 1, min_score: float = 0.5) -> None:
+                 detector_model: str = "auto", num_threads: int = 1, min_score: float = 0.5, tile: int = 0) -> None:
         self.spec = alignment
         self.colour = colour
         self.template = make_template(alignment.template, alignment.size, alignment.padding)
-        self.detector = detector or FaceDetector(detector_model, score_threshold=min_score, num_threads=num_threads)
+        self.detector = detector or FaceDetector(detector_model, score_threshold=min_score,
+                                                 num_threads=num_threads, tile=tile)
         self.refiner = FaceMeshRefiner(num_threads=num_threads) if self.template.needs_facemesh else None
 
     def detect(self, image_bgr: np.ndarray) -> list[Face]:

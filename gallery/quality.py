@@ -15,7 +15,9 @@ class QualityPolicy:
     """Thresholds for accepting an enrollment photo."""
 
     min_face_px: float = 40.0  # detection box side in the photo
-    min_sharpness: float = 15.0  # variance of the Laplacian of the aligned grey crop
+    # variance of the Laplacian of the aligned grey crop; on 400 LFW crops the 1st percentile is 16 and a
+    # Gaussian blur of sigma 2.5 brings the median to 8.7, so 6 rejects only clearly blurred photos
+    min_sharpness: float = 6.0
     multiple_faces: str = "reject"  # or "largest": use the largest face, with a warning
 
 
