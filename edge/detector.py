@@ -45,6 +45,7 @@ class Face:
     box: tuple[float, float, float, float]
     score: float
     keypoints: np.ndarray = field(repr=False)  # (6, 2) float32
+    from_tile: bool = False  # found only by a tile pass (see FaceDetector.tile)
 
     @property
     def size(self) -> float:
@@ -104,6 +105,16 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return inter / max(a[2] * a[3] + b[2] * b[3] - inter, 1e-9)
 
 
+def _inside(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over the smaller box's area."""
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return ix * iy / max(min(a[2] * a[3], b[2] * b[3]), 1e-9)
+
+
+TILE_SCORE_BONUS = 0.15
+
+
 class FaceDetector:
     """BlazeFace detector. Construct once; call :meth:`detect` per frame (BGR uint8).
 
@@ -134,41 +145,56 @@ class FaceDetector:
         box = next(i for i, s in enumerate(shapes) if s[-1] == 16)
         return box, 1 - box
 
-    def detect(self, image_bgr: np.ndarray) -> list[Face]:
-        """Detect faces in a BGR frame of any size; boxes and keypoints in frame pixels."""
+    def detect(self, image_bgr: np.ndarray, tile: int | None = None) -> list[Face]:
+        """Detect faces in a BGR frame of any size; boxes and keypoints in frame pixels.
+
+        ``tile`` overrides the constructor's tiling for this call (0 = whole frame only).
+        """
+        tile = self.tile if tile is None else tile
         faces = self._detect(image_bgr)
-        if self.tile:
-            faces = self._merge(faces + self._detect_tiles(image_bgr))
+        if tile:
+            faces = self._merge(faces + self._detect_tiles(image_bgr, tile))
         if not faces and self.fallback is not None:
             faces = self.fallback.detect(image_bgr)
         return faces
 
-    def _detect_tiles(self, image_bgr: np.ndarray) -> list[Face]:
-        """Full-resolution passes over overlapping ``tile``-pixel squares.
+    def _detect_tiles(self, image_bgr: np.ndarray, t: int) -> list[Face]:
+        """Full-resolution passes over overlapping ``t``-pixel squares.
 
         Why: letterboxing a 1200 px photo into 192 px shrinks a 40 px face to 6 px, below what
         BlazeFace resolves. Tiles keep small faces large enough (a group photo: 1 → 7 faces).
+        Tiles see many more candidate windows, so their detections must score
+        :data:`TILE_SCORE_BONUS` higher, and faces cut by an inner tile edge are dropped (the
+        overlapping neighbour tile or the whole-frame pass sees them whole).
         """
         h, w = image_bgr.shape[:2]
-        t = self.tile
         if max(h, w) <= t * 1.25:
             return []
+        min_score = self.score_threshold + TILE_SCORE_BONUS
         step = max(1, int(t * 0.75))
         ys = sorted({*range(0, max(h - t, 0) + 1, step), max(h - t, 0)})
         xs = sorted({*range(0, max(w - t, 0) + 1, step), max(w - t, 0)})
         out = []
         for y in ys:
             for x in xs:
-                for f in self._detect(image_bgr[y:y + t, x:x + t]):
+                tile_img = image_bgr[y:y + t, x:x + t]
+                th, tw = tile_img.shape[:2]
+                edge = 0.02 * t
+                for f in self._detect(tile_img):
                     bx, by, bw, bh = f.box
-                    out.append(Face((bx + x, by + y, bw, bh), f.score, f.keypoints + np.float32([x, y])))
+                    cut = ((x > 0 and bx < edge) or (y > 0 and by < edge)
+                           or (x + tw < w and bx + bw > tw - edge) or (y + th < h and by + bh > th - edge))
+                    if f.score >= min_score and not cut:
+                        out.append(Face((bx + x, by + y, bw, bh), f.score, f.keypoints + np.float32([x, y]),
+                                        from_tile=True))
         return out
 
     def _merge(self, faces: list[Face]) -> list[Face]:
-        """Keep the highest-scoring face of every overlapping group (across passes)."""
+        """Keep the highest-scoring face of every overlapping group (across passes); a box mostly
+        inside another (the same face seen at two scales) counts as overlapping."""
         kept: list[Face] = []
         for f in sorted(faces, key=lambda f: -f.score):
-            if all(_iou(f.box, k.box) <= self.iou_threshold for k in kept):
+            if all(_iou(f.box, k.box) <= self.iou_threshold and _inside(f.box, k.box) < 0.6 for k in kept):
                 kept.append(f)
         return kept
 
@@ -193,17 +219,26 @@ class FaceDetector:
         return faces
 
     def _letterbox(self, image_bgr: np.ndarray) -> tuple[np.ndarray, float, float, float]:
+        """Fit the frame into the square input (aspect kept, black borders), RGB in [-1, 1].
+
+        Downscaling halves with INTER_AREA while the frame is over twice the target (fast integer
+        path, no aliasing), then finishes with INTER_LINEAR: 0.12 ms for 640×480 instead of
+        0.7 ms for one non-integer INTER_AREA resize.
+        """
         h, w = image_bgr.shape[:2]
         size = self.spec.input_size
         scale = size / max(h, w)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        resized = cv2.resize(image_bgr, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         pad_x, pad_y = (size - nw) // 2, (size - nh) // 2
+        src = image_bgr
+        while src.shape[1] >= 2 * nw and src.shape[0] >= 2 * nh:
+            src = cv2.resize(src, (src.shape[1] // 2, src.shape[0] // 2), interpolation=cv2.INTER_AREA)
         canvas = np.zeros((size, size, 3), np.uint8)
-        canvas[pad_y:pad_y + nh, pad_x:pad_x + nw] = resized
-        rgb = cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB)
-        tensor = (rgb.astype(np.float32) / 127.5 - 1.0)[None]
-        return tensor, scale, float(pad_x), float(pad_y)
+        canvas[pad_y:pad_y + nh, pad_x:pad_x + nw] = cv2.resize(src, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        rgb = cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB).astype(np.float32)
+        rgb *= np.float32(1 / 127.5)
+        rgb -= np.float32(1.0)
+        return rgb[None], scale, float(pad_x), float(pad_y)
 
     def _decode(self, raw: np.ndarray, anchors: np.ndarray) -> np.ndarray:
         """Raw SSD regressors → ``[x0, y0, x1, y1, kp…]`` in [0, 1] of the input square."""

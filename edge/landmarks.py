@@ -30,6 +30,7 @@ class FaceMeshRefiner:
         self.roi_scale = roi_scale
         shapes = [int(np.prod(d["shape"])) for d in self.net.outputs]
         self._points_out = int(np.argmax(shapes))
+        self._flag_out = int(np.argmin(shapes))
 
     def roi_transform(self, face: Face) -> np.ndarray:
         """2×3 affine taking frame pixels to the FaceMesh input square (eyes level, 1.5× box)."""
@@ -42,12 +43,15 @@ class FaceMeshRefiner:
         m[:, 2] += (self.size / 2 - cx, self.size / 2 - cy)
         return m
 
-    def landmarks(self, image_bgr: np.ndarray, face: Face) -> np.ndarray:
-        """``(468, 2)`` float32 FaceMesh points for ``face``, in frame pixels."""
+    def landmarks(self, image_bgr: np.ndarray, face: Face) -> tuple[np.ndarray, float]:
+        """``(468, 2)`` float32 FaceMesh points for ``face`` in frame pixels, and FaceMesh's own
+        face-presence probability (a second opinion that rejects detector false positives)."""
         m = self.roi_transform(face)
         crop = cv2.warpAffine(image_bgr, m, (self.size, self.size), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT)
         rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
-        raw = self.net.run(rgb[None])[self._points_out].reshape(-1, 3)[:, :2]
+        outputs = self.net.run(rgb[None])
+        raw = outputs[self._points_out].reshape(-1, 3)[:, :2]
+        presence = float(1.0 / (1.0 + np.exp(-np.clip(outputs[self._flag_out].reshape(-1)[0], -80, 80))))
         inv = cv2.invertAffineTransform(m)
-        return (raw @ inv[:, :2].T + inv[:, 2]).astype(np.float32)
+        return (raw @ inv[:, :2].T + inv[:, 2]).astype(np.float32), presence

@@ -59,7 +59,10 @@ class Matcher:
         """Score of ``probe`` against every gallery row."""
         if self.decision.scoring == "cosine":
             return self.matrix @ probe
-        z = np.abs(self.matrix - probe) @ self.w + self.b
+        diff = np.subtract(self.matrix, probe, dtype=np.float32)
+        np.abs(diff, out=diff)
+        z = diff @ self.w
+        z += self.b
         return 1.0 / (1.0 + np.exp(-z))
 
     def person_scores(self, probe: np.ndarray) -> np.ndarray:

@@ -63,7 +63,7 @@ class Recognizer:
         t0 = time.perf_counter()
         faces = self.preprocessor.detect(image_bgr)
         t1 = time.perf_counter()
-        aligned = [self.preprocessor.align(image_bgr, f) for f in faces]
+        aligned = self.preprocessor.confirmed(image_bgr, [self.preprocessor.align(image_bgr, f) for f in faces])
         self.times.detect = (t1 - t0) * 1e3
         self.times.align = (time.perf_counter() - t1) * 1e3
         return aligned

@@ -28,39 +28,56 @@ class AlignedFace:
     face: Face
     crop: np.ndarray
     landmarks: np.ndarray  # the points the template was fitted to, frame pixels
+    presence: float = 1.0  # FaceMesh's face probability (1.0 when the template needs no FaceMesh)
 
 
 class FacePreprocessor:
     """Detector + optional FaceMesh + template alignment, configured from a model card's spec."""
 
     def __init__(self, alignment: AlignmentSpec, colour: str = "RGB", detector: FaceDetector | None = None,
-                 detector_model: str = "auto", num_threads: int = 1, min_score: float = 0.5, tile: int = 0) -> None:
+                 detector_model: str = "auto", num_threads: int = 1, min_score: float = 0.5, tile: int = 0,
+                 min_presence: float = 0.5) -> None:
         self.spec = alignment
+        self.min_presence = min_presence
         self.colour = colour
         self.template = make_template(alignment.template, alignment.size, alignment.padding)
         self.detector = detector or FaceDetector(detector_model, score_threshold=min_score,
                                                  num_threads=num_threads, tile=tile)
         self.refiner = FaceMeshRefiner(num_threads=num_threads) if self.template.needs_facemesh else None
 
-    def detect(self, image_bgr: np.ndarray) -> list[Face]:
-        """Faces in a BGR frame, largest first."""
-        return sorted(self.detector.detect(image_bgr), key=lambda f: -f.box[2] * f.box[3])
+    def detect(self, image_bgr: np.ndarray, tile: int | None = None) -> list[Face]:
+        """Faces in a BGR frame, largest first (``tile`` overrides the detector's tiling)."""
+        return sorted(self.detector.detect(image_bgr, tile), key=lambda f: -f.box[2] * f.box[3])
 
-    def template_points(self, image_bgr: np.ndarray, face: Face) -> np.ndarray:
-        """The landmarks the template is fitted to, in frame pixels."""
+    def template_points(self, image_bgr: np.ndarray, face: Face) -> tuple[np.ndarray, float]:
+        """The landmarks the template is fitted to (frame pixels) and the face-presence score."""
         if self.refiner is not None:
-            return self.refiner.landmarks(image_bgr, face)[list(DLIB5_FROM_FACEMESH)]
-        return face.keypoints[:4]
+            points, presence = self.refiner.landmarks(image_bgr, face)
+            return points[list(DLIB5_FROM_FACEMESH)], presence
+        return face.keypoints[:4], 1.0
 
     def align(self, image_bgr: np.ndarray, face: Face) -> AlignedFace:
         """Aligned crop of one detected face."""
-        pts = self.template_points(image_bgr, face)
+        pts, presence = self.template_points(image_bgr, face)
         m = similarity_transform(pts.astype(np.float64), self.template.points, self.template.weights)
-        return AlignedFace(face, self._to_model_colour(warp(image_bgr, m, self.spec.size)), pts)
+        return AlignedFace(face, self._to_model_colour(warp(image_bgr, m, self.spec.size)), pts, presence)
 
-    def faces(self, image_bgr: np.ndarray) -> list[AlignedFace]:
-        """Detect and align every face in a frame, largest first."""
-        return [self.align(image_bgr, f) for f in self.detect(image_bgr)]
+    def faces(self, image_bgr: np.ndarray, tile: int | None = None) -> list[AlignedFace]:
+        """Detect and align every face in a frame, largest first; detections that FaceMesh does
+        not confirm as a face are dropped (see :meth:`confirmed`)."""
+        return self.confirmed(image_bgr, [self.align(image_bgr, f) for f in self.detect(image_bgr, tile)])
+
+    def confirmed(self, image_bgr: np.ndarray, aligned: list[AlignedFace]) -> list[AlignedFace]:
+        """Drop faces found only by a tile pass that FaceMesh does not confirm as a face.
+
+        Why: BlazeFace on tiles of a big photo fires on hands and chandeliers (scores 0.7–0.8);
+        FaceMesh's presence for those is < 0.01 and ≈ 1.0 for real faces. Only tile detections are
+        checked: presence is also ≈ 0 for false-colour or grey face crops (the seed's database),
+        which the whole-frame detector finds correctly.
+        """
+        if self.refiner is None:
+            return aligned
+        return [a for a in aligned if not a.face.from_tile or a.presence >= self.min_presence]
 
     def centre_crop(self, image_bgr: np.ndarray, face_fraction: float = 0.5) -> np.ndarray:
         """Fallback when no face is found (evaluation only): a centred square whose middle

@@ -31,8 +31,10 @@ class Skipped:
 
 
 def is_ignored(name: str) -> bool:
-    """Hidden files, editor temp files and partial downloads."""
-    return name.startswith((".", "~", ".~")) or name.endswith("~") or name.lower().endswith(TEMP_SUFFIXES)
+    """Hidden files, editor temp files, partial downloads, and ``_``-prefixed entries (so the
+    repository's own ``gallery/`` package folder can double as the default enrollment folder)."""
+    return (name.startswith((".", "~", "_")) or name.endswith("~") or name.lower().endswith(TEMP_SUFFIXES)
+            or name.endswith((".py", ".pyc")))
 
 
 def _display_name(raw: str) -> str:

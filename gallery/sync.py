@@ -116,7 +116,8 @@ class Gallery:
             image = decode_image(data, name, self.max_pixels)
         except ImageError as exc:
             return Result("rejected", str(exc).removeprefix(f"{name}: "), "", None)
-        faces = self.recognizer.preprocessor.faces(image)
+        # enrollment photos are portraits: no tiling (it only adds candidates for the "several faces" gate)
+        faces = self.recognizer.preprocessor.faces(image, tile=0)
         face, reason, warning = choose_face(faces, self.policy)
         if face is None:
             return Result("rejected", reason, warning, None)

@@ -1,0 +1,95 @@
+"""Per-stage timings of the device pipeline on a 640×480 frame, 1 thread.
+
+    .venv/bin/python bench/bench_pipeline.py [--frames 200] [--threads 1] [--rows 10000]
+
+Stages: detect (BlazeFace full range, the daemon's default, and short range), align (FaceMesh
+refinement + similarity warp), embed (int8 ResNet, with the card's mirror average), match (Siamese
+head and cosine against a gallery of ``--rows`` rows). The frame is a real photo (LFW, or the demo
+portraits when ../shared is absent) placed on a 640×480 canvas. Median and 90th percentile in ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edge.card import Decision  # noqa: E402
+from edge.detector import FaceDetector  # noqa: E402
+from edge.embedder import l2_normalize  # noqa: E402
+from edge.imageio import read_image  # noqa: E402
+from edge.matcher import Matcher  # noqa: E402
+from edge.pipeline import Recognizer  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def frame_640x480() -> np.ndarray:
+    candidates = [REPO.parent / "shared/datasets/lfw/lfw-deepfunneled/Colin_Powell/Colin_Powell_0001.jpg",
+                  REPO / "demo/probes/obama2.jpg"]
+    src = next((p for p in candidates if p.is_file()), None)
+    if src is None:
+        raise SystemExit("no sample photo: run `make demo` first (or have ../shared)")
+    img = read_image(src)
+    canvas = np.full((480, 640, 3), 90, np.uint8)
+    h, w = img.shape[:2]
+    s = min(400 / h, 400 / w, 1.0)
+    import cv2
+
+    img = cv2.resize(img, (int(w * s), int(h * s)))
+    canvas[40:40 + img.shape[0], 120:120 + img.shape[1]] = img
+    return canvas
+
+
+def timeit(fn, n: int) -> dict:
+    fn()  # warm-up
+    ts = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t) * 1e3)
+    return {"median_ms": round(float(np.median(ts)), 3), "p90_ms": round(float(np.percentile(ts, 90)), 3)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--frames", type=int, default=200)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rows", type=int, default=10_000)
+    args = ap.parse_args()
+    frame = frame_640x480()
+    rec = Recognizer(num_threads=args.threads, detector_model="full")
+    pre = rec.preprocessor
+    face = pre.detect(frame)[0]
+    crop = pre.align(frame, face).crop
+    rng = np.random.default_rng(0)
+    gallery = l2_normalize(rng.normal(size=(args.rows, rec.embedder.card.embedding_size)))
+    names = [f"person {i // 4}" for i in range(args.rows)]
+    card = rec.embedder.card
+    probe = rec.embedder.embed(crop[None])[0]
+    short = FaceDetector("short", num_threads=args.threads)
+    head = Matcher(names, gallery, Decision("head", 0.5, 0.0), np.asarray(card.head_weights), card.head_bias)
+    cosine = Matcher(names, gallery, Decision("cosine", 0.5, 0.0))
+    results = {
+        "detect_full_range": timeit(lambda: pre.detector.detect(frame), args.frames),
+        "detect_short_range": timeit(lambda: short.detect(frame), args.frames),
+        "align_facemesh_warp": timeit(lambda: pre.align(frame, face), args.frames),
+        "embed_int8": timeit(lambda: rec.embedder.embed(crop[None]), args.frames),
+        "match_head": timeit(lambda: head.match(probe), args.frames),
+        "match_cosine": timeit(lambda: cosine.match(probe), args.frames),
+        "whole_frame_identify": timeit(lambda: rec.identify(frame), args.frames // 2),
+    }
+    print(json.dumps({"machine": platform.machine(), "processor": platform.processor() or platform.platform(),
+                      "threads": args.threads, "frame": "640x480, one face", "gallery_rows": args.rows,
+                      "flip_average": card.flip_average, "stages": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""config.yaml → frozen dataclasses, validated once at start.
+
+Every error names the key path, the value found and what was expected, e.g.
+``recognition -> cooldown_s: -5 is below the minimum 0``, and is raised as :class:`ConfigError`
+(the CLI exits 2) before any camera, model or pin is touched. Unknown keys are errors too: a typo
+must never silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from edge.errors import ConfigError
+
+
+def opt(default: Any, lo: float | None = None, hi: float | None = None, doc: str = "") -> Any:
+    """A config field with bounds (checked by :func:`_build`)."""
+    return field(default=default, metadata={"min": lo, "max": hi, "doc": doc})
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    source: Literal["picamera2", "opencv", "replay"] = "replay"
+    device: str = "0"  # opencv: /dev/videoN index, a device path, an RTSP/HTTP URL or a video file
+    path: str = "demo/replay"  # replay: a folder of images or a video file
+    fps: float = opt(10.0, 0.1, 120)
+    width: int = opt(640, 64, 4096)
+    height: int = opt(480, 64, 4096)
+    loop: bool = False  # replay: start again at the end instead of stopping
+    reconnect_max_s: float = opt(30.0, 0.1, 3600)
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    model: Literal["auto", "full", "short"] = "full"
+    min_score: float = opt(0.5, 0.05, 0.99)
+    tile: int = opt(0, 0, 4096)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    path: str | None = None  # null: the shipped models/face_resnet29_int8.tflite
+    threads: int = opt(1, 1, 16)
+
+
+@dataclass(frozen=True)
+class RecognitionConfig:
+    threshold: float | None = opt(None, -1.0, 1.0)  # null: the model card's calibrated value
+    margin: float | None = opt(None, 0.0, 1.0)
+    min_face_px: float = opt(40.0, 0, 2000)
+    votes_needed: int = opt(3, 1, 100)
+    votes_window: int = opt(5, 1, 100)
+    cooldown_s: float = opt(60.0, 0, 86400)
+    unknown_after_frames: int = opt(5, 1, 1000)
+    track_iou: float = opt(0.3, 0.01, 0.99)
+    track_timeout_s: float = opt(2.0, 0.1, 600)
+    save_unknown_crops: bool = False
+
+
+@dataclass(frozen=True)
+class GalleryConfig:
+    folder: str = "gallery"
+    watch: bool = True
+    poll_interval_s: float = opt(1.0, 0.1, 60)
+    multiple_faces: Literal["reject", "largest"] = "reject"
+    min_face_px: float = opt(40.0, 0, 4000)
+    min_sharpness: float = opt(6.0, 0, 10000)
+    max_pixels: int = opt(40_000_000, 10_000, 500_000_000)
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    format: Literal["plain", "json"] = "plain"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    stats_interval_s: float = opt(30.0, 0.5, 86400)
+
+
+@dataclass(frozen=True)
+class Config:
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
+    gallery: GalleryConfig = field(default_factory=GalleryConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    state_dir: str = "state"
+    device_name: str = "siamese-edge"
+
+
+def _where(path: tuple[str, ...]) -> str:
+    return " -> ".join(path) if path else "(top level)"
+
+
+def _check_type(tp: Any, value: Any, path: tuple[str, ...]) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _check_type(inner[0], value, path)
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise ConfigError(f"{_where(path)}: {value!r} is not one of {', '.join(map(repr, choices))}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{_where(path)}: {value!r} should be true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{_where(path)}: {value!r} should be a whole number")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{_where(path)}: {value!r} should be a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise ConfigError(f"{_where(path)}: {value!r} should be text")
+        return str(value)
+    raise ConfigError(f"{_where(path)}: unsupported type {tp}")
+
+
+def _build(cls: type, data: Any, path: tuple[str, ...]) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{_where(path)}: expected a section of keys, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{_where(path + (str(unknown[0]),))}: unknown key (valid keys: {', '.join(fields)})")
+    values = {}
+    for name, f in fields.items():
+        if name not in data:
+            continue
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            values[name] = _build(tp, data[name], path + (name,))
+            continue
+        value = _check_type(tp, data[name], path + (name,))
+        lo, hi = f.metadata.get("min"), f.metadata.get("max")
+        if value is not None and lo is not None and value < lo:
+            raise ConfigError(f"{_where(path + (name,))}: {value!r} is below the minimum {lo}")
+        if value is not None and hi is not None and value > hi:
+            raise ConfigError(f"{_where(path + (name,))}: {value!r} is above the maximum {hi}")
+        values[name] = value
+    return cls(**values)
+
+
+def _check_cross(cfg: Config) -> None:
+    r = cfg.recognition
+    if r.votes_needed > r.votes_window:
+        raise ConfigError(f"recognition -> votes_needed: {r.votes_needed} cannot exceed votes_window "
+                          f"({r.votes_window})")
+
+
+def check_files(cfg: Config) -> None:
+    """Files the daemon needs (checked by ``run`` and ``check-config``, not by gallery commands)."""
+    if cfg.model.path is not None and not Path(cfg.model.path).is_file():
+        raise ConfigError(f"model -> path: {cfg.model.path!r} does not exist")
+    if cfg.camera.source == "replay" and not Path(cfg.camera.path).exists():
+        raise ConfigError(f"camera -> path: {cfg.camera.path!r} does not exist (a folder of images or a video)")
+
+
+def resolve(cfg: Config, base: Path) -> Config:
+    """Make relative paths relative to the config file's folder."""
+    def absolute(p: str | None) -> str | None:
+        return None if p is None else str(p if os.path.isabs(p) else (base / p))
+
+    return dataclasses.replace(
+        cfg,
+        camera=dataclasses.replace(cfg.camera, path=absolute(cfg.camera.path)),
+        model=dataclasses.replace(cfg.model, path=absolute(cfg.model.path)),
+        gallery=dataclasses.replace(cfg.gallery, folder=absolute(cfg.gallery.folder)),
+        state_dir=absolute(cfg.state_dir),
+    )
+
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
+
+
+def parse_config(text: str, source: str = "<config>", base: Path | None = None) -> Config:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{source}:{where} is not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    cfg = _build(Config, data, ())
+    _check_cross(cfg)
+    return resolve(cfg, base or Path("."))
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load and validate ``path`` (default: ``$SIAMESE_EDGE_CONFIG`` or the repo's config.yaml)."""
+    path = Path(path or os.environ.get("SIAMESE_EDGE_CONFIG") or DEFAULT_CONFIG)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from None
+    return parse_config(text, str(path), path.resolve().parent)
