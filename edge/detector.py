@@ -10,6 +10,7 @@ Keypoints: six ``(x, y)`` rows in frame pixels, in BlazeFace's order (see :data:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import cv2
@@ -45,7 +46,7 @@ class Face:
     box: tuple[float, float, float, float]
     score: float
     keypoints: np.ndarray = field(repr=False)  # (6, 2) float32
-    from_tile: bool = False  # found only by a tile pass (see FaceDetector.tile)
+    secondary: bool = False  # found by a tile pass or the fallback model: confirm before trusting
 
     @property
     def size(self) -> float:
@@ -155,7 +156,7 @@ class FaceDetector:
         if tile:
             faces = self._merge(faces + self._detect_tiles(image_bgr, tile))
         if not faces and self.fallback is not None:
-            faces = self.fallback.detect(image_bgr)
+            faces = [dataclasses.replace(f, secondary=True) for f in self.fallback.detect(image_bgr)]
         return faces
 
     def _detect_tiles(self, image_bgr: np.ndarray, t: int) -> list[Face]:
@@ -186,7 +187,7 @@ class FaceDetector:
                            or (x + tw < w and bx + bw > tw - edge) or (y + th < h and by + bh > th - edge))
                     if f.score >= min_score and not cut:
                         out.append(Face((bx + x, by + y, bw, bh), f.score, f.keypoints + np.float32([x, y]),
-                                        from_tile=True))
+                                        secondary=True))
         return out
 
     def _merge(self, faces: list[Face]) -> list[Face]:

@@ -43,6 +43,15 @@ class FaceMeshRefiner:
         m[:, 2] += (self.size / 2 - cx, self.size / 2 - cy)
         return m
 
+    def grey_presence(self, image_bgr: np.ndarray, face: Face) -> float:
+        """Face presence on the luminance of the crop only.
+
+        Why: false-colour photos (the seed's database was saved through a colour map) get presence
+        ≈ 0 in colour but ≈ 1 in grey, while non-faces (a dog) stay ≈ 0 in both.
+        """
+        grey = cv2.cvtColor(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        return self.landmarks(grey, face)[1]
+
     def landmarks(self, image_bgr: np.ndarray, face: Face) -> tuple[np.ndarray, float]:
         """``(468, 2)`` float32 FaceMesh points for ``face`` in frame pixels, and FaceMesh's own
         face-presence probability (a second opinion that rejects detector false positives)."""

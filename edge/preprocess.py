@@ -68,16 +68,19 @@ class FacePreprocessor:
         return self.confirmed(image_bgr, [self.align(image_bgr, f) for f in self.detect(image_bgr, tile)])
 
     def confirmed(self, image_bgr: np.ndarray, aligned: list[AlignedFace]) -> list[AlignedFace]:
-        """Drop faces found only by a tile pass that FaceMesh does not confirm as a face.
+        """Drop secondary detections (tile passes, short-range fallback) that FaceMesh does not
+        confirm as a face.
 
-        Why: BlazeFace on tiles of a big photo fires on hands and chandeliers (scores 0.7–0.8);
-        FaceMesh's presence for those is < 0.01 and ≈ 1.0 for real faces. Only tile detections are
-        checked: presence is also ≈ 0 for false-colour or grey face crops (the seed's database),
-        which the whole-frame detector finds correctly.
+        Why: BlazeFace on tiles of a big photo fires on hands and chandeliers (scores 0.7–0.8), and
+        the short-range fallback on a dog (0.56); FaceMesh's presence for those is < 0.01 and ≈ 1.0
+        for real faces. A face that fails in colour gets a second look in grey (false-colour photos
+        such as the seed's database pass that way; the dog does not). Primary detections are
+        trusted as they are.
         """
         if self.refiner is None:
             return aligned
-        return [a for a in aligned if not a.face.from_tile or a.presence >= self.min_presence]
+        return [a for a in aligned if not a.face.secondary or a.presence >= self.min_presence
+                or self.refiner.grey_presence(image_bgr, a.face) >= self.min_presence]
 
     def centre_crop(self, image_bgr: np.ndarray, face_fraction: float = 0.5) -> np.ndarray:
         """Fallback when no face is found (evaluation only): a centred square whose middle

@@ -1,0 +1,139 @@
+"""Live gallery: notice added, changed, removed and renamed photos and swap in a new matcher.
+
+Why this shape: the recognition loop must never wait for enrollment, so syncing runs on its own
+thread and publishes a finished, immutable matcher with one assignment (atomic in Python). inotify
+(through ``watchdog``) wakes the thread at once; a cheap directory snapshot every
+``poll_interval_s`` is the fallback for filesystems without inotify (network shares, some FUSE).
+A change is only read once the folder's snapshot (sizes and mtimes) has stayed the same for
+``stable_s``, so a photo still being copied in is not read half-written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from edge.matcher import Matcher
+from gallery.sync import Gallery, SyncReport
+
+log = logging.getLogger(__name__)
+
+Snapshot = dict[str, tuple[int, int]]
+
+
+def snapshot(folder: Path) -> Snapshot:
+    """``{path: (size, mtime_ns)}`` for every entry one and two levels down (no symlinks followed)."""
+    out: Snapshot = {}
+    try:
+        top = list(os.scandir(folder))
+    except OSError:
+        return out
+    for entry in top:
+        try:
+            st = entry.stat(follow_symlinks=False)
+            out[entry.path] = (st.st_size, st.st_mtime_ns)
+            if entry.is_dir(follow_symlinks=False):
+                for sub in os.scandir(entry.path):
+                    s = sub.stat(follow_symlinks=False)
+                    out[sub.path] = (s.st_size, s.st_mtime_ns)
+        except OSError:  # vanished while we looked: the next snapshot will differ anyway
+            continue
+    return out
+
+
+class GalleryWatcher:
+    """Background thread that keeps ``on_update`` supplied with an up-to-date matcher."""
+
+    def __init__(self, gallery: Gallery, on_update: Callable[[Matcher, SyncReport], None],
+                 poll_interval_s: float = 1.0, stable_s: float = 0.5, use_inotify: bool = True) -> None:
+        self.gallery = gallery
+        self.on_update = on_update
+        self.poll_interval_s = poll_interval_s
+        self.stable_s = stable_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gallery-watch", daemon=True)
+        self._observer = self._start_inotify() if use_inotify else None
+        self._synced: Snapshot | None = None
+        self.syncs = 0
+
+    def _start_inotify(self):
+        try:
+            from watchdog.events import FileSystemEventHandler
+            from watchdog.observers import Observer
+        except ImportError:
+            log.info("watchdog not installed: polling %s every %.1f s", self.gallery.folder, self.poll_interval_s)
+            return None
+        wake = self._wake
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event) -> None:  # noqa: ANN001 - watchdog's signature
+                wake.set()
+
+        observer = Observer()
+        try:
+            observer.schedule(Handler(), str(self.gallery.folder), recursive=True)
+            observer.start()
+        except OSError as exc:  # e.g. inotify watch limit reached, or an unsupported filesystem
+            log.warning("inotify unavailable for %s (%s): polling instead", self.gallery.folder, exc)
+            return None
+        return observer
+
+    def start(self, initial_sync: bool = True) -> GalleryWatcher:
+        if initial_sync:
+            self.sync_now()
+        self._thread.start()
+        return self
+
+    def sync_now(self) -> SyncReport:
+        """Sync immediately on the caller's thread and publish the result."""
+        snap = snapshot(self.gallery.folder)
+        matcher, report = self.gallery.sync()
+        self._synced = snap
+        self.syncs += 1
+        self.on_update(matcher, report)
+        return report
+
+    def request_sync(self) -> None:
+        """Force a sync on the watcher thread (SIGHUP)."""
+        self._synced = None
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.poll_interval_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                current = snapshot(self.gallery.folder)
+                if current == self._synced:
+                    continue
+                # wait for the folder to settle: a file being copied changes size between looks
+                while not self._stop.wait(self.stable_s):
+                    later = snapshot(self.gallery.folder)
+                    if later == current:
+                        break
+                    current = later
+                if self._stop.is_set():
+                    break
+                matcher, report = self.gallery.sync()
+                self._synced = current
+                self.syncs += 1
+                log.info("gallery changed: %d people from %d photos", len(matcher),
+                         sum(1 for f in report.files if f.state == "enrolled"))
+                self.on_update(matcher, report)
+            except Exception:  # noqa: BLE001 - the watcher must survive anything a user drops in
+                log.exception("gallery sync failed; will retry")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=2)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)

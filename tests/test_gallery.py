@@ -1,0 +1,304 @@
+"""Enrollment by folder: real faces, a plain reason for every rejected photo, user files untouched,
+a cache that survives anything, and live updates."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from gallery.layout import scan
+from gallery.quality import QualityPolicy
+from gallery.sync import Gallery
+from gallery.watch import GalleryWatcher
+from tests.conftest import REPO
+
+
+def fingerprint(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Bytes and mtime of every file under ``folder``: the software must never change them."""
+    return {str(p): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file()
+            and not p.is_symlink()}
+
+
+@pytest.fixture
+def lfw_people(shared_lfw):
+    def pick(names: list[str], n: int) -> dict[str, list[Path]]:
+        return {name: sorted((shared_lfw / name).glob("*.jpg"))[:n] for name in names}
+    return pick
+
+
+def make_gallery(tmp_path: Path, people: dict[str, list[Path]]) -> Path:
+    g = tmp_path / "gallery"
+    for name, files in people.items():
+        (g / name.replace("_", " ")).mkdir(parents=True, exist_ok=True)
+        for f in files:
+            shutil.copy2(f, g / name.replace("_", " ") / f.name)
+    return g
+
+
+def test_enrolls_seed_database_and_lfw_people(recognizer, seed_dir, lfw_people, tmp_path):
+    seed = tmp_path / "seed"
+    shutil.copytree(seed_dir / "database", seed)
+    before = fingerprint(seed)
+    matcher, report = Gallery(recognizer, seed, tmp_path / "state1").sync()
+    assert len(matcher) >= 5, report.files  # one 100×100 photo per person, flat layout
+    assert fingerprint(seed) == before
+
+    g = make_gallery(tmp_path, lfw_people(["Colin_Powell", "Tony_Blair", "Laura_Bush"], 3))
+    before = fingerprint(g)
+    matcher, report = Gallery(recognizer, g, tmp_path / "state2").sync()
+    assert sorted(matcher.people) == ["Colin Powell", "Laura Bush", "Tony Blair"]
+    assert report.people()["Tony Blair"]["enrolled"] == 3
+    assert fingerprint(g) == before
+
+
+def _blurred(src: Path, dst: Path) -> None:
+    img = cv2.imread(str(src))
+    cv2.imwrite(str(dst), cv2.GaussianBlur(img, (0, 0), 6))
+
+
+def _tiny_face(src: Path, dst: Path) -> None:
+    img = cv2.imread(str(src))
+    canvas = np.full((200, 200, 3), 128, np.uint8)
+    small = cv2.resize(img, (76, 76), interpolation=cv2.INTER_AREA)  # face ≈ 33 px: found, but < 40 px
+    canvas[62:138, 62:138] = small
+    cv2.imwrite(str(dst), canvas)
+
+
+def test_every_rejection_has_a_plain_reason(recognizer, shared_lfw, seed_dir, groups_dir, tmp_path):
+    g = tmp_path / "gallery"
+    d = g / "Rejects"
+    d.mkdir(parents=True)
+    powell = sorted((shared_lfw / "Colin_Powell").glob("*.jpg"))
+    (d / "empty.jpg").write_bytes(b"")
+    (d / "notes.jpg").write_text("this is a shopping list")
+    (d / "truncated.jpg").write_bytes(powell[0].read_bytes()[:400])
+    shutil.copy(groups_dir / "dogs.jpg", d / "dogs.jpg")
+    shutil.copy(seed_dir / "sample" / "friends.jpg", d / "group.jpg")
+    _blurred(powell[1], d / "blurred.jpg")
+    _tiny_face(powell[2], d / "tiny.png")
+    header = bytes.fromhex("89504e470d0a1a0a0000000d49484452") + (20000).to_bytes(4, "big") * 2
+    (d / "bomb.png").write_bytes(header + b"\x08\x02\x00\x00\x00" + b"\x00" * 64)
+    (d / "doc.txt").write_text("not a photo")
+    shutil.copy(powell[3], d / "good.jpg")
+    before = fingerprint(g)
+    _, report = Gallery(recognizer, g, tmp_path / "state").sync()
+    reasons = {Path(f.path).name: (f.state, f.reason) for f in report.files}
+    assert reasons["good.jpg"][0] == "enrolled"
+    expected = {
+        "empty.jpg": "empty file", "notes.jpg": "not a supported image", "truncated.jpg": "corrupt or truncated",
+        "dogs.jpg": "no face found", "group.jpg": "faces found", "blurred.jpg": "too blurry",
+        "tiny.png": "face too small", "bomb.png": "megapixels", "doc.txt": "not an image file",
+    }
+    for name, words in expected.items():
+        state, reason = reasons[name]
+        assert state == "rejected" and words in reason, (name, reason)
+    people = report.people()["Rejects"]
+    assert people["enrolled"] == 1 and any("only one usable photo" in w for w in people["warnings"])
+    assert fingerprint(g) == before
+
+
+def test_largest_face_policy_enrolls_a_group_photo_with_a_warning(recognizer, seed_dir, tmp_path):
+    g = tmp_path / "gallery"
+    (g / "Someone").mkdir(parents=True)
+    shutil.copy(seed_dir / "sample" / "friends.jpg", g / "Someone" / "group.jpg")
+    _, report = Gallery(recognizer, g, None, QualityPolicy(multiple_faces="largest")).sync()
+    (f,) = report.files
+    assert f.state == "enrolled" and "using the largest" in f.warning
+
+
+def test_cache_skips_unchanged_photos_and_follows_the_model(recognizer, lfw_people, tmp_path):
+    g = make_gallery(tmp_path, lfw_people(["Colin_Powell"], 3))
+    first = Gallery(recognizer, g, tmp_path / "state")
+    m1, r1 = first.sync()
+    assert r1.embedded == 3
+    m2, r2 = first.sync()
+    assert r2.embedded == 0 and np.array_equal(m1.matrix, m2.matrix)
+    second = Gallery(recognizer, g, tmp_path / "state")  # a restart: same cache, nothing re-embedded
+    assert second.sync()[1].embedded == 0
+    # a different model id means nothing in the cache applies
+    original = recognizer.embedder.id
+    try:
+        recognizer.embedder.id = "another-model"
+        assert Gallery(recognizer, g, tmp_path / "state").sync()[1].embedded == 3
+    finally:
+        recognizer.embedder.id = original
+    state = tmp_path / "state"
+    assert oct(state.stat().st_mode & 0o777) == "0o700"
+    assert oct((state / "gallery.sqlite3").stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_corrupted_cache_is_rebuilt(recognizer, lfw_people, tmp_path):
+    g = make_gallery(tmp_path, lfw_people(["Colin_Powell"], 2))
+    Gallery(recognizer, g, tmp_path / "state").sync()
+    db = tmp_path / "state" / "gallery.sqlite3"
+    for suffix in ("-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    db.write_bytes(b"this is not a database" * 100)
+    matcher, report = Gallery(recognizer, g, tmp_path / "state").sync()
+    assert len(matcher) == 1 and report.embedded == 2
+
+
+def test_bad_names_are_reported_not_followed(recognizer, lfw_people, tmp_path):
+    g = make_gallery(tmp_path, lfw_people(["Colin_Powell"], 1))
+    outside = tmp_path / "outside.jpg"
+    shutil.copy(next((g / "Colin Powell").iterdir()), outside)
+    os.symlink(outside, g / "Intruder.jpg")
+    os.symlink(tmp_path, g / "Loop")
+    (g / "Colin Powell" / "nested").mkdir()
+    long_name = "L" * 240
+    (g / long_name).mkdir()
+    shutil.copy(outside, g / long_name / "x.jpg")
+    raw = os.fsencode(str(g)) + b"/Caf\xe9"  # Latin-1 bytes: not valid UTF-8
+    os.mkdir(raw)
+    (g / "Zoë Ünicode").mkdir()
+    shutil.copy(outside, g / "Zoë Ünicode" / "photo.jpg")
+    (g / ".hidden.jpg").write_bytes(b"x")
+    (g / "Colin Powell" / "download.jpg.part").write_bytes(b"x")
+    files, skipped = scan(g)
+    reasons = {Path(os.fsdecode(s.path)).name: s.reason for s in skipped}
+    assert "outside the gallery" in reasons["Intruder.jpg"] and "outside the gallery" in reasons["Loop"]
+    assert "nested deeper" in reasons["nested"]
+    assert any("UTF-8" in r for r in reasons.values())
+    people = {f.person for f in files}
+    assert people == {"Colin Powell", long_name, "Zoë Ünicode"}
+    matcher, _ = Gallery(recognizer, g, tmp_path / "state").sync()
+    assert set(matcher.people) == people
+
+
+def test_watcher_sees_additions_and_removals_within_two_seconds(recognizer, lfw_people, tmp_path):
+    people = lfw_people(["Colin_Powell", "Tony_Blair"], 2)
+    g = make_gallery(tmp_path, {"Colin_Powell": people["Colin_Powell"]})
+    current = {}
+    watcher = GalleryWatcher(Gallery(recognizer, g, tmp_path / "state"),
+                             lambda m, r: current.update(matcher=m), poll_interval_s=1.0, stable_s=0.3).start()
+    try:
+        assert current["matcher"].people == ["Colin Powell"]
+        shutil.copytree(people["Tony_Blair"][0].parent, g / "Tony Blair",
+                        ignore=lambda d, names: [n for n in names if n not in {p.name for p in people["Tony_Blair"]}])
+        t0 = time.monotonic()
+        while "Tony Blair" not in current["matcher"].people and time.monotonic() - t0 < 5:
+            time.sleep(0.05)
+        assert "Tony Blair" in current["matcher"].people and time.monotonic() - t0 < 2.0
+        shutil.rmtree(g / "Colin Powell")
+        t0 = time.monotonic()
+        while "Colin Powell" in current["matcher"].people and time.monotonic() - t0 < 5:
+            time.sleep(0.05)
+        assert current["matcher"].people == ["Tony Blair"] and time.monotonic() - t0 < 2.0
+    finally:
+        watcher.stop()
+
+
+def test_watcher_polls_when_inotify_is_unavailable(recognizer, lfw_people, tmp_path):
+    people = lfw_people(["Laura_Bush"], 1)
+    g = tmp_path / "gallery"
+    g.mkdir()
+    current = {}
+    watcher = GalleryWatcher(Gallery(recognizer, g, None), lambda m, r: current.update(matcher=m),
+                             poll_interval_s=0.3, stable_s=0.3, use_inotify=False).start()
+    try:
+        (g / "Laura Bush").mkdir()
+        shutil.copy(people["Laura_Bush"][0], g / "Laura Bush" / "a.jpg")
+        t0 = time.monotonic()
+        while not len(current["matcher"]) and time.monotonic() - t0 < 5:
+            time.sleep(0.05)
+        assert current["matcher"].people == ["Laura Bush"] and time.monotonic() - t0 < 2.0
+    finally:
+        watcher.stop()
+
+
+def test_half_written_photo_is_not_read_early(recognizer, lfw_people, tmp_path):
+    photo = lfw_people(["Colin_Powell"], 1)["Colin_Powell"][0].read_bytes()
+    g = tmp_path / "gallery"
+    (g / "Colin Powell").mkdir(parents=True)
+    reports = []
+    watcher = GalleryWatcher(Gallery(recognizer, g, None), lambda m, r: reports.append(r),
+                             poll_interval_s=0.2, stable_s=0.5).start()
+    try:
+        with open(g / "Colin Powell" / "slow.jpg", "wb") as f:
+            for i in range(0, len(photo), 2048):  # a slow copy: chunks with pauses
+                f.write(photo[i:i + 2048])
+                f.flush()
+                time.sleep(0.15)
+        t0 = time.monotonic()
+        while not any(r.files for r in reports) and time.monotonic() - t0 < 5:
+            time.sleep(0.05)
+        seen = [f for r in reports for f in r.files]
+        assert seen and all(f.state == "enrolled" for f in seen), seen
+    finally:
+        watcher.stop()
+
+
+CRASH_SCRIPT = """
+import sys
+from edge.pipeline import Recognizer
+from gallery.sync import Gallery
+Gallery(Recognizer(), sys.argv[1], sys.argv[2]).sync()
+print("done", flush=True)
+"""
+
+
+def test_killing_a_sync_at_random_points_leaves_a_consistent_cache(recognizer, shared_lfw, tmp_path):
+    names = ["Colin_Powell", "Tony_Blair", "Laura_Bush", "Jean_Chretien", "John_Ashcroft", "Hugo_Chavez"]
+    g = make_gallery(tmp_path, {n: sorted((shared_lfw / n).glob("*.jpg"))[:5] for n in names})
+    reference, _ = Gallery(recognizer, g, None).sync()
+    state = tmp_path / "state"
+    rng = random.Random(5)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for _ in range(4):
+        proc = subprocess.Popen([sys.executable, "-c", CRASH_SCRIPT, str(g), str(state)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.8, 2.5))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        with sqlite3.connect(state / "gallery.sqlite3") as db:  # loads after every kill
+            assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    matcher, _ = Gallery(recognizer, g, state).sync()
+    assert matcher.people == reference.people
+    assert np.allclose(matcher.matrix, reference.matrix, atol=1e-6)
+
+
+def test_gallery_cli_status_and_list(recognizer, lfw_people, tmp_path, capsys):
+    import json
+
+    from edge.cli import main
+
+    g = make_gallery(tmp_path, lfw_people(["Colin_Powell"], 2))
+    (g / "Colin Powell" / "broken.jpg").write_bytes(b"")
+    assert main(["gallery", "sync", "--gallery", str(g), "--state", str(tmp_path / "s"), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["gallery", "status", "--gallery", str(g), "--state", str(tmp_path / "s"), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {(Path(r["path"]).name, r["state"]) for r in rows} >= {("broken.jpg", "rejected")}
+    assert sum(r["state"] == "enrolled" for r in rows) == 2
+    assert main(["gallery", "list", "--gallery", str(g), "--state", str(tmp_path / "s"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"Colin Powell": 3}
+
+
+def test_gallery_add_copies_and_remove_needs_confirmation(lfw_people, tmp_path, capsys, monkeypatch):
+    from edge.cli import main
+
+    photo = lfw_people(["Colin_Powell"], 1)["Colin_Powell"][0]
+    g = tmp_path / "g"
+    g.mkdir()
+    before = fingerprint(photo.parent)
+    assert main(["gallery", "add", "--gallery", str(g), "--state", str(tmp_path / "s"), "Colin Powell",
+                 str(photo)]) == 0
+    assert (g / "Colin Powell" / photo.name).read_bytes() == photo.read_bytes()
+    assert fingerprint(photo.parent) == before
+    monkeypatch.setattr("sys.stdin", open(os.devnull))
+    assert main(["gallery", "remove", "--gallery", str(g), "--state", str(tmp_path / "s"), "Colin Powell"]) == 2
+    assert (g / "Colin Powell").is_dir()
+    assert main(["gallery", "remove", "--gallery", str(g), "--state", str(tmp_path / "s"), "Colin Powell",
+                 "--yes"]) == 0
+    assert not (g / "Colin Powell").exists()
