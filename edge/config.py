@@ -84,6 +84,13 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class EventsConfig:
+    log_stdout: bool = True  # JSON lines on stdout (journald)
+    log_file: str | None = None  # and/or a rotating JSON-lines file
+    queue_size: int = opt(1000, 1, 1_000_000)
+
+
+@dataclass(frozen=True)
 class Config:
     camera: CameraConfig = field(default_factory=CameraConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
@@ -91,6 +98,7 @@ class Config:
     recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
     gallery: GalleryConfig = field(default_factory=GalleryConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
     state_dir: str = "state"
     device_name: str = "siamese-edge"
 
@@ -185,6 +193,7 @@ def resolve(cfg: Config, base: Path) -> Config:
         model=dataclasses.replace(cfg.model, path=absolute(cfg.model.path)),
         gallery=dataclasses.replace(cfg.gallery, folder=absolute(cfg.gallery.folder)),
         state_dir=absolute(cfg.state_dir),
+        events=dataclasses.replace(cfg.events, log_file=absolute(cfg.events.log_file)),
     )
 
 

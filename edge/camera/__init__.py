@@ -1,0 +1,45 @@
+"""Camera sources behind one small interface, chosen in config.yaml (``camera.source``).
+
+A source yields BGR uint8 frames. ``read()`` returns the next frame, ``None`` when a finite source
+(a replay) has ended, and raises :class:`CameraError` when the device is lost — the
+:class:`~edge.camera.reconnect.ReconnectingCamera` wrapper turns that into a capped exponential
+backoff while the daemon keeps running.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from edge.config import CameraConfig
+from edge.errors import SiameseEdgeError
+
+
+class CameraError(SiameseEdgeError, OSError):
+    """The camera could not be opened or stopped delivering frames."""
+
+
+class Camera(Protocol):
+    name: str
+
+    def open(self) -> None: ...
+
+    def read(self) -> np.ndarray | None: ...
+
+    def close(self) -> None: ...
+
+
+def make_camera(cfg: CameraConfig) -> Camera:
+    """The configured source (hardware libraries are imported only when chosen)."""
+    if cfg.source == "replay":
+        from edge.camera.replay import ReplayCamera
+
+        return ReplayCamera(cfg.path, fps=cfg.fps, loop=cfg.loop)
+    if cfg.source == "opencv":
+        from edge.camera.opencv import OpenCVCamera
+
+        return OpenCVCamera(cfg.device, cfg.width, cfg.height, cfg.fps)
+    from edge.camera.picam import PiCamera
+
+    return PiCamera(cfg.width, cfg.height, cfg.fps)

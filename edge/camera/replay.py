@@ -1,0 +1,75 @@
+"""Replay a folder of images (name order) or a video file at a fixed frame rate.
+
+The embedded default for ``make demo``, tests and benchmarks: deterministic and needs no hardware.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.camera import CameraError
+from edge.errors import ImageError
+from edge.imageio import IMAGE_SUFFIXES, read_image
+
+
+class ReplayCamera:
+    def __init__(self, path: str | Path, fps: float = 10.0, loop: bool = False, realtime: bool = True) -> None:
+        self.path = Path(path)
+        self.name = f"replay:{self.path.name}"
+        self.period = 1.0 / fps
+        self.loop = loop
+        self.realtime = realtime
+        self._frames: list[Path] = []
+        self._video: cv2.VideoCapture | None = None
+        self._i = 0
+        self._next_t = 0.0
+
+    def open(self) -> None:
+        if self.path.is_dir():
+            self._frames = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not self._frames:
+                raise CameraError(f"replay folder {self.path} has no images")
+        elif self.path.is_file():
+            self._video = cv2.VideoCapture(str(self.path))
+            if not self._video.isOpened():
+                raise CameraError(f"replay file {self.path} cannot be opened as a video")
+        else:
+            raise CameraError(f"replay source {self.path} does not exist")
+        self._i = 0
+        self._next_t = time.monotonic()
+
+    def _pace(self) -> None:
+        if not self.realtime:
+            return
+        delay = self._next_t - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        self._next_t = max(self._next_t + self.period, time.monotonic() - self.period)
+
+    def read(self) -> np.ndarray | None:
+        self._pace()
+        if self._video is not None:
+            ok, frame = self._video.read()
+            if not ok and self.loop:
+                self._video.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                ok, frame = self._video.read()
+            return frame if ok else None
+        if self._i >= len(self._frames):
+            if not self.loop:
+                return None
+            self._i = 0
+        path = self._frames[self._i]
+        self._i += 1
+        try:
+            return read_image(path)
+        except ImageError as exc:
+            raise CameraError(str(exc)) from None
+
+    def close(self) -> None:
+        if self._video is not None:
+            self._video.release()
+            self._video = None

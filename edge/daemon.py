@@ -1,0 +1,260 @@
+"""The recognition daemon: camera → detect → align → embed → match → decisions → events.
+
+Threads: the camera thread keeps only the newest frame (a slow loop drops frames instead of
+queueing them, so memory never grows); the recognition loop runs on the main thread and is the one
+that pets systemd's watchdog (a hung loop gets restarted); the gallery watcher and each event sink
+have their own threads. Signals: SIGTERM/SIGINT stop within a second or two with every output
+released; SIGHUP reloads config.yaml (an invalid one is reported and the old one kept) and re-syncs
+the gallery.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.camera import Camera, CameraError, make_camera
+from edge.camera.reconnect import ReconnectingCamera
+from edge.card import Decision
+from edge.config import Config, check_files, load_config
+from edge.decisions import Announcement, DecisionMaker
+from edge.errors import ConfigError
+from edge.events import Event, EventBus, Sink
+from edge.events.log_sink import LogSink
+from edge.pipeline import Recognizer
+from edge.sdnotify import Notifier
+from gallery.quality import QualityPolicy
+from gallery.sync import Gallery
+from gallery.watch import GalleryWatcher
+
+log = logging.getLogger(__name__)
+
+
+class LatestFrame:
+    """A one-slot mailbox: the camera thread overwrites, the loop takes; overwrites are drops."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._frame: np.ndarray | None = None
+        self.ended = False
+        self.captured = 0
+        self.dropped = 0
+
+    def put(self, frame: np.ndarray | None) -> None:
+        with self._cond:
+            if frame is None:
+                self.ended = True
+            else:
+                if self._frame is not None:
+                    self.dropped += 1
+                self._frame = frame
+                self.captured += 1
+            self._cond.notify()
+
+    def take(self, timeout: float) -> np.ndarray | None:
+        with self._cond:
+            if self._frame is None and not self.ended:
+                self._cond.wait(timeout)
+            frame, self._frame = self._frame, None
+            return frame
+
+
+@dataclasses.dataclass
+class Stats:
+    frames: int = 0
+    faces: int = 0
+    detect_ms: float = 0.0
+    align_ms: float = 0.0
+    embed_ms: float = 0.0
+    match_ms: float = 0.0
+    since: float = dataclasses.field(default_factory=time.monotonic)
+
+    def add(self, rec: Recognizer, faces: int) -> None:
+        t = rec.times
+        self.frames += 1
+        self.faces += faces
+        self.detect_ms += t.detect
+        self.align_ms += t.align
+        self.embed_ms += t.embed
+        self.match_ms += t.match
+
+    def line(self, dropped: int, people: int) -> str:
+        n = max(self.frames, 1)
+        fps = self.frames / max(time.monotonic() - self.since, 1e-9)
+        return (f"fps={fps:.1f} detect={self.detect_ms / n:.1f}ms align={self.align_ms / n:.1f}ms "
+                f"embed={self.embed_ms / n:.1f}ms match={self.match_ms / n:.2f}ms faces={self.faces} "
+                f"dropped={dropped} people={people}")
+
+
+class Daemon:
+    """Owns every part; :meth:`run` is the main loop. Construct, then ``run()``."""
+
+    def __init__(self, cfg: Config, config_path: Path | None = None, camera: Camera | None = None,
+                 sinks: list[Sink] | None = None, notifier: Notifier | None = None) -> None:
+        self.cfg = cfg
+        self.config_path = config_path
+        self.stop_event = threading.Event()
+        self._reload = threading.Event()
+        self.notifier = notifier or Notifier()
+        self.recognizer = Recognizer(cfg.model.path, detector_model=cfg.detector.model,
+                                     num_threads=cfg.model.threads, min_score=cfg.detector.min_score,
+                                     tile=cfg.detector.tile)
+        self._apply_decision(cfg)
+        self.decisions = DecisionMaker(cfg.recognition)
+        self.bus = EventBus(sinks if sinks is not None else self._default_sinks(cfg), cfg.events.queue_size)
+        self.camera = ReconnectingCamera(camera or make_camera(cfg.camera), cfg.camera.reconnect_max_s,
+                                         on_status=self._camera_status, stop=self.stop_event)
+        policy = QualityPolicy(cfg.gallery.min_face_px, cfg.gallery.min_sharpness, cfg.gallery.multiple_faces)
+        Path(cfg.gallery.folder).mkdir(parents=True, exist_ok=True)
+        self.gallery = Gallery(self.recognizer, cfg.gallery.folder, cfg.state_dir, policy, cfg.gallery.max_pixels)
+        self.watcher = GalleryWatcher(self.gallery, self._gallery_changed, cfg.gallery.poll_interval_s)
+        self.frames = LatestFrame()
+        self.stats = Stats()
+        self.announcements: list[Announcement] = []
+        self.gallery_updates = 0
+
+    @staticmethod
+    def _default_sinks(cfg: Config) -> list[Sink]:
+        return [LogSink(cfg.events.log_stdout, cfg.events.log_file)]
+
+    def _apply_decision(self, cfg: Config) -> None:
+        card = self.recognizer.embedder.card.decision
+        r = cfg.recognition
+        self.recognizer.decision = Decision(card.scoring, card.threshold if r.threshold is None else r.threshold,
+                                            card.margin if r.margin is None else r.margin)
+
+    def _event(self, type_: str, **kw) -> Event:
+        return Event(type_, self.cfg.device_name, camera=self.camera.name, **kw)
+
+    def _camera_status(self, state: str, message: str) -> None:
+        self.bus.publish(self._event("camera_lost" if state == "lost" else "camera_back", message=message))
+        self.notifier.status(f"camera {state}: {message}")
+
+    def _gallery_changed(self, matcher, report) -> None:
+        self.recognizer.matcher = matcher  # one assignment: the loop sees the old or the new gallery
+        self.gallery_updates += 1
+        if self.gallery_updates > 1:  # the first sync is part of starting up
+            self.bus.publish(self._event("gallery_changed", people=len(matcher)))
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def _capture(self) -> None:
+        while not self.stop_event.is_set():
+            frame = self.camera.read()
+            self.frames.put(frame)
+            if frame is None:
+                return
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stop_event.set())
+        signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
+
+    def reload(self) -> None:
+        """SIGHUP: re-read config.yaml; keep the running one if the new one is invalid."""
+        if self.config_path is None:
+            return
+        try:
+            new = load_config(self.config_path)
+            check_files(new)
+        except ConfigError as exc:
+            log.error("reload refused, keeping the running configuration: %s", exc)
+            self.notifier.status(f"config reload refused: {exc}")
+            return
+        for section in ("camera", "model", "detector"):
+            if getattr(new, section) != getattr(self.cfg, section):
+                log.warning("%s settings changed: they take effect after a restart", section)
+        self.cfg = dataclasses.replace(self.cfg, recognition=new.recognition, logging=new.logging)
+        self._apply_decision(self.cfg)
+        self.decisions.cfg = new.recognition
+        self.watcher.request_sync()
+        log.info("configuration reloaded from %s", self.config_path)
+
+    def run(self, max_frames: int | None = None) -> int:
+        """Run until SIGTERM/SIGINT, the end of a replay, or ``max_frames``; returns an exit code."""
+        self._install_signals()
+        try:
+            self.camera.open()
+        except CameraError as exc:
+            log.warning("camera not available at start (%s): retrying in the background", exc)
+            self.camera.lost = True
+            self.bus.publish(self._event("camera_lost", message=str(exc)))
+        self.watcher.start(initial_sync=True)
+        capture = threading.Thread(target=self._capture, name="camera", daemon=True)
+        capture.start()
+        people = len(self.recognizer.matcher)
+        log.info("running: camera %s, %d people enrolled, model %s", self.camera.name, people,
+                 self.recognizer.embedder.path.name)
+        self.bus.publish(self._event("started", people=people))
+        self.notifier.ready(f"running, {people} people enrolled")
+        last_stats = last_pet = time.monotonic()
+        try:
+            while not self.stop_event.is_set():
+                if self._reload.is_set():
+                    self._reload.clear()
+                    self.reload()
+                frame = self.frames.take(timeout=0.25)
+                now = time.monotonic()
+                if now - last_pet >= 0.5:
+                    self.notifier.watchdog()
+                    last_pet = now
+                if frame is None:
+                    if self.frames.ended:
+                        log.info("camera stream ended")
+                        break
+                    continue
+                self._process(frame, now)
+                if max_frames is not None and self.stats.frames >= max_frames:
+                    break
+                if now - last_stats >= self.cfg.logging.stats_interval_s:
+                    line = self.stats.line(self.frames.dropped, len(self.recognizer.matcher))
+                    log.info("stats %s", line)
+                    self.notifier.status(line)
+                    self.stats = Stats()
+                    last_stats = now
+        finally:
+            self.shutdown()
+        return 0
+
+    def _process(self, frame: np.ndarray, now: float) -> None:
+        results = self.recognizer.identify(frame, self.cfg.recognition.min_face_px)
+        self.stats.add(self.recognizer, len(results))
+        for a in self.decisions.update(results, now):
+            self.announcements.append(a)
+            crop_path = self._save_crop(a) if a.kind == "unknown" and self.cfg.recognition.save_unknown_crops else None
+            self.bus.publish(self._event(a.kind, name=a.name, score=a.score, runner_up=a.runner_up,
+                                         runner_up_score=a.runner_up_score, box=a.box, track_id=a.track_id,
+                                         crop_path=crop_path))
+            log.info("%s %s (score %.3f, track %d)", a.kind, a.name or "", a.score, a.track_id)
+
+    def _save_crop(self, a: Announcement) -> str:
+        folder = Path(self.cfg.state_dir) / "unknown"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-track{a.track_id}.jpg"
+        ok, data = cv2.imencode(".jpg", cv2.cvtColor(a.identified.crop, cv2.COLOR_RGB2BGR))
+        if ok:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data.tobytes())
+        return str(path)
+
+    def shutdown(self) -> None:
+        self.stop_event.set()
+        self.notifier.stopping()
+        self.bus.publish(self._event("stopping"))
+        self.watcher.stop()
+        self.camera.close()
+        self.bus.close(timeout=1.0)
+        self.gallery.close()
+        self.notifier.close()
+        log.info("stopped")

@@ -1,0 +1,119 @@
+"""Events: what a recognition does in the world.
+
+One frozen :class:`Event` type for everything the daemon reports (``recognized``, ``unknown``,
+``gallery_changed``, ``started``, ``stopping``, ``camera_lost``, ``camera_back``). Sinks (log,
+GPIO, MQTT, command hook) receive events on their own thread through :class:`EventBus`, each with a
+bounded queue that drops the oldest event when full — a slow or broken sink can never stall the
+camera loop or grow memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPES = ("recognized", "unknown", "gallery_changed", "started", "stopping", "camera_lost", "camera_back")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing that happened. ``box`` is ``[x, y, w, h]`` in frame pixels."""
+
+    type: str
+    device: str
+    timestamp: float = field(default_factory=time.time)
+    camera: str | None = None
+    name: str | None = None
+    score: float | None = None
+    runner_up: str | None = None
+    runner_up_score: float | None = None
+    box: tuple[float, float, float, float] | None = None
+    track_id: int | None = None
+    crop_path: str | None = None
+    message: str | None = None
+    people: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in asdict(self).items() if v is not None}
+        if self.box is not None:
+            d["box"] = [round(v, 1) for v in self.box]
+        for k in ("score", "runner_up_score"):
+            if k in d:
+                d[k] = round(d[k], 4)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+
+class Sink(Protocol):
+    name: str
+
+    def handle(self, event: Event) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SinkWorker:
+    """One sink on its own thread behind a bounded queue (oldest dropped when full, counted)."""
+
+    def __init__(self, sink: Sink, maxsize: int = 1000) -> None:
+        self.sink = sink
+        self.queue: queue.Queue[Event | None] = queue.Queue(maxsize)
+        self.dropped = 0
+        self.failed = 0
+        self._thread = threading.Thread(target=self._run, name=f"sink-{sink.name}", daemon=True)
+        self._thread.start()
+
+    def put(self, event: Event) -> None:
+        while True:
+            try:
+                self.queue.put_nowait(event)
+                return
+            except queue.Full:
+                try:
+                    self.queue.get_nowait()
+                    self.dropped += 1
+                except queue.Empty:
+                    pass
+
+    def _run(self) -> None:
+        while True:
+            event = self.queue.get()
+            if event is None:
+                return
+            try:
+                self.sink.handle(event)
+            except Exception:  # noqa: BLE001 - a broken sink must not take the daemon down
+                self.failed += 1
+                log.exception("event sink %s failed on %s", self.sink.name, event.type)
+
+    def close(self, timeout: float = 1.0) -> None:
+        self.put(None)  # type: ignore[arg-type]
+        self._thread.join(timeout)
+        try:
+            self.sink.close()
+        except Exception:  # noqa: BLE001
+            log.exception("closing event sink %s failed", self.sink.name)
+
+
+class EventBus:
+    """Fan events out to every sink without ever blocking the caller."""
+
+    def __init__(self, sinks: list[Sink], maxsize: int = 1000) -> None:
+        self.workers = [SinkWorker(s, maxsize) for s in sinks]
+
+    def publish(self, event: Event) -> None:
+        for w in self.workers:
+            w.put(event)
+
+    def close(self, timeout: float = 1.0) -> None:
+        for w in self.workers:
+            w.close(timeout)

@@ -1,0 +1,260 @@
+"""The daemon end to end on a replayed camera with real faces: decisions, reconnects, systemd
+notify, signals, and configuration errors."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.camera import CameraError
+from edge.camera.replay import ReplayCamera
+from edge.cli import main
+from edge.config import parse_config
+from edge.daemon import Daemon
+from edge.events import Event
+from edge.sdnotify import Notifier
+from tests.conftest import REPO
+
+
+class ListSink:
+    name = "list"
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.closed = False
+
+    def handle(self, event: Event) -> None:
+        self.events.append(event)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def frame_of(photo: Path | None) -> np.ndarray:
+    canvas = np.full((480, 640, 3), 70, np.uint8)
+    if photo is not None:
+        canvas[100:350, 200:450] = cv2.imread(str(photo))
+    return canvas
+
+
+def write_replay(folder: Path, visits: list[tuple[Path | None, int]]) -> None:
+    folder.mkdir(parents=True)
+    n = 0
+    for photo, count in visits:
+        img = frame_of(photo)
+        for _ in range(count):
+            cv2.imwrite(str(folder / f"{n:05d}.png"), img)
+            n += 1
+
+
+@pytest.fixture
+def scene(shared_lfw, tmp_path):
+    """Gallery: Colin Powell (3 photos). Replay: Powell, empty, a stranger, empty, Powell again."""
+    powell = sorted((shared_lfw / "Colin_Powell").glob("*.jpg"))
+    stranger = sorted((shared_lfw / "Serena_Williams").glob("*.jpg"))[2]
+    (tmp_path / "gallery" / "Colin Powell").mkdir(parents=True)
+    for p in powell[:3]:
+        shutil.copy(p, tmp_path / "gallery" / "Colin Powell")
+    write_replay(tmp_path / "replay", [(powell[12], 12), (None, 8), (stranger, 12), (None, 8), (powell[11], 12)])
+    return tmp_path
+
+
+def config_text(base: Path, **overrides: str) -> str:
+    text = f"""
+device_name: test
+camera: {{source: replay, path: {base / 'replay'}, fps: 20, loop: {overrides.get('loop', 'false')}}}
+detector: {{model: full}}
+recognition: {{votes_needed: 3, votes_window: 5, cooldown_s: 60, unknown_after_frames: 5, track_timeout_s: 0.2}}
+gallery: {{folder: {base / 'gallery'}, poll_interval_s: 0.5}}
+logging: {{stats_interval_s: 0.5}}
+state_dir: {base / 'state'}
+"""
+    return text
+
+
+def test_replay_announces_each_visitor_once_and_respects_cooldown(scene):
+    sink = ListSink()
+    daemon = Daemon(parse_config(config_text(scene)), sinks=[sink])
+    assert daemon.run() == 0
+    kinds = [(e.type, e.name) for e in sink.events if e.type in ("recognized", "unknown")]
+    # Powell once (his second visit falls inside the 60 s cooldown), the stranger once as unknown
+    assert kinds == [("recognized", "Colin Powell"), ("unknown", None)]
+    assert sink.events[0].type == "started" and sink.events[-1].type == "stopping" and sink.closed
+    rec = next(e for e in sink.events if e.type == "recognized")
+    assert rec.score >= daemon.recognizer.decision.threshold and len(rec.box) == 4 and rec.track_id
+
+
+def test_without_cooldown_the_second_visit_is_announced(scene):
+    sink = ListSink()
+    cfg = parse_config(config_text(scene).replace("cooldown_s: 60", "cooldown_s: 0"))
+    Daemon(cfg, sinks=[sink]).run()
+    assert [e.name for e in sink.events if e.type == "recognized"] == ["Colin Powell", "Colin Powell"]
+
+
+class FlakyCamera(ReplayCamera):
+    """A replay that fails for a while mid-run (a USB camera unplugged and plugged back)."""
+
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.reads = 0
+        self.opens = 0
+
+    def open(self) -> None:
+        self.opens += 1
+        if 1 < self.opens < 3:
+            raise CameraError("device unplugged")
+        i = self._i
+        super().open()
+        self._i = i  # carry on where it failed
+
+    def read(self):
+        self.reads += 1
+        if self.reads == 10:
+            raise CameraError("read failed")
+        return super().read()
+
+
+def test_camera_failure_mid_run_reconnects_and_keeps_going(scene):
+    sink = ListSink()
+    cfg = parse_config(config_text(scene))
+    cam = FlakyCamera(scene / "replay", fps=20)
+    daemon = Daemon(cfg, camera=cam, sinks=[sink])
+    daemon.camera.first_backoff_s = 0.05
+    daemon.run()
+    types = [e.type for e in sink.events]
+    assert "camera_lost" in types and "camera_back" in types
+    assert types.index("camera_lost") < types.index("camera_back")
+    assert daemon.camera.reconnects == 1 and cam.opens >= 3
+    assert daemon.stats.frames + 0 >= 1 and "recognized" in types  # recognition went on afterwards
+
+
+def test_systemd_notify_ready_watchdog_and_status(scene, tmp_path):
+    path = tmp_path / "notify.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(path))
+    server.settimeout(0.1)
+    try:
+        Daemon(parse_config(config_text(scene)), sinks=[ListSink()], notifier=Notifier(str(path))).run()
+        messages = []
+        while True:
+            try:
+                messages.append(server.recv(4096).decode())
+            except TimeoutError:
+                break
+    finally:
+        server.close()
+    lines = [line for m in messages for line in m.split("\n")]
+    assert "READY=1" in lines
+    assert lines.count("WATCHDOG=1") >= 2
+    assert any(line.startswith("STATUS=fps=") for line in lines)
+    assert "STOPPING=1" in lines
+    assert lines.index("READY=1") < lines.index("WATCHDOG=1")
+
+
+def _start(config: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(config)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(proc: subprocess.Popen, text: str, timeout: float = 30) -> list[str]:
+    lines = []
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        line = proc.stderr.readline()
+        lines.append(line)
+        if text in line:
+            return lines
+    raise AssertionError(f"{text!r} not seen: {lines[-5:]}")
+
+
+def test_sigterm_stops_cleanly_within_two_seconds(scene):
+    cfg = scene / "config.yaml"
+    cfg.write_text(config_text(scene, loop="true"))
+    proc = _start(cfg)
+    try:
+        _wait_for(proc, "running:")
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=10)
+        assert rc == 0 and time.monotonic() - t0 < 2.0
+        out = proc.stdout.read()
+        assert '"type": "stopping"' in out
+    finally:
+        proc.kill()
+
+
+def test_sighup_with_a_broken_config_keeps_running(scene):
+    cfg = scene / "config.yaml"
+    cfg.write_text(config_text(scene, loop="true"))
+    proc = _start(cfg)
+    try:
+        _wait_for(proc, "running:")
+        cfg.write_text("recognition: {votes_needed: many}\n")
+        proc.send_signal(signal.SIGHUP)
+        lines = _wait_for(proc, "reload refused")
+        assert any("recognition -> votes_needed" in line for line in lines)
+        time.sleep(0.5)
+        assert proc.poll() is None  # still running with the old configuration
+        cfg.write_text(config_text(scene, loop="true").replace("cooldown_s: 60", "cooldown_s: 5"))
+        proc.send_signal(signal.SIGHUP)
+        _wait_for(proc, "configuration reloaded")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        proc.kill()
+
+
+INVALID = [
+    ("camera: {source: webcam}", "camera -> source"),
+    ("camera: {fps: 0}", "camera -> fps"),
+    ("camera: {fps: fast}", "camera -> fps"),
+    ("camera: {width: 10}", "camera -> width"),
+    ("camera: {loop: maybe}", "camera -> loop"),
+    ("camera: {resolution: 4k}", "camera -> resolution"),
+    ("detector: {model: medium}", "detector -> model"),
+    ("detector: {min_score: 1.5}", "detector -> min_score"),
+    ("model: {threads: 0}", "model -> threads"),
+    ("model: {path: /nonexistent/model.tflite}", "model -> path"),
+    ("recognition: {threshold: 2}", "recognition -> threshold"),
+    ("recognition: {votes_needed: 6, votes_window: 5}", "recognition -> votes_needed"),
+    ("recognition: {cooldown_s: -1}", "recognition -> cooldown_s"),
+    ("recognition: {min_face_px: [40]}", "recognition -> min_face_px"),
+    ("gallery: {multiple_faces: all}", "gallery -> multiple_faces"),
+    ("gallery: {poll_interval_s: 0}", "gallery -> poll_interval_s"),
+    ("logging: {format: xml}", "logging -> format"),
+    ("events: {queue_size: 0}", "events -> queue_size"),
+    ("colour: red", "colour"),
+    ("camera: 5", "camera"),
+    ("camera: {source: replay, path: /nonexistent/frames}", "camera -> path"),
+    ("recognition: {votes_needed: 3\n", "not valid YAML"),
+]
+
+
+@pytest.mark.parametrize(("text", "where"), INVALID)
+def test_invalid_config_exits_2_naming_the_key(tmp_path, capsys, text, where):
+    path = tmp_path / "config.yaml"
+    path.write_text(text + "\n")
+    assert main(["check-config", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert where in err and "Traceback" not in err
+    assert main(["run", "--config", str(path)]) == 2  # before any camera or model is touched
+
+
+def test_shipped_config_yaml_is_valid_and_documented(capsys):
+    text = (REPO / "config.yaml").read_text()
+    cfg = parse_config(text, base=REPO)
+    assert cfg.camera.source == "replay" and cfg.recognition.threshold is None
+    for line in text.splitlines():  # every key is commented
+        if ":" in line and not line.lstrip().startswith("#") and not line.rstrip().endswith(":"):
+            assert "#" in line, line
