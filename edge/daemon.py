@@ -120,6 +120,7 @@ class Daemon:
         self.stats = Stats()
         self.announcements: list[Announcement] = []
         self.gallery_updates = 0
+        self.processed = 0  # frames processed since start (stats reset every interval)
 
     @staticmethod
     def _default_sinks(cfg: Config) -> list[Sink]:
@@ -214,7 +215,7 @@ class Daemon:
                         break
                     continue
                 self._process(frame, now)
-                if max_frames is not None and self.stats.frames >= max_frames:
+                if max_frames is not None and self.processed >= max_frames:
                     break
                 if now - last_stats >= self.cfg.logging.stats_interval_s:
                     line = self.stats.line(self.frames.dropped, len(self.recognizer.matcher))
@@ -229,6 +230,7 @@ class Daemon:
     def _process(self, frame: np.ndarray, now: float) -> None:
         results = self.recognizer.identify(frame, self.cfg.recognition.min_face_px)
         self.stats.add(self.recognizer, len(results))
+        self.processed += 1
         for a in self.decisions.update(results, now):
             self.announcements.append(a)
             crop_path = self._save_crop(a) if a.kind == "unknown" and self.cfg.recognition.save_unknown_crops else None

@@ -135,7 +135,7 @@ def test_camera_failure_mid_run_reconnects_and_keeps_going(scene):
     assert "camera_lost" in types and "camera_back" in types
     assert types.index("camera_lost") < types.index("camera_back")
     assert daemon.camera.reconnects == 1 and cam.opens >= 3
-    assert daemon.stats.frames + 0 >= 1 and "recognized" in types  # recognition went on afterwards
+    assert daemon.processed >= 45  # of 52 frames: recognition went on after the reconnect
 
 
 def test_systemd_notify_ready_watchdog_and_status(scene, tmp_path):
