@@ -6,7 +6,7 @@ PIP     := $(BIN)/python -m pip
 SE      := $(BIN)/siamese-edge
 LFW     := ../shared/datasets/lfw
 
-.PHONY: demo test venv venv-dev models lint model bench clean
+.PHONY: demo test venv venv-dev models lint model bench clean system-packages
 
 $(BIN)/activate:
 	$(PY) -m venv $(VENV)
@@ -29,7 +29,15 @@ demo/.complete: venv
 demo: models demo/.complete
 	$(SE) run --config demo/config.yaml
 
-test: venv-dev
+# Debian packages the tests use: mosquitto (the MQTT tests start it on 127.0.0.1 with a generated
+# config) and systemd-analyze (unit verification)
+system-packages:
+	@command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mosquitto; }
+	@command -v systemd-analyze >/dev/null 2>&1 || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd; }
+
+test: venv-dev system-packages
 	$(SE) fetch-models
 	$(BIN)/python -m pytest -q -rs
 	$(BIN)/ruff check .

@@ -7,6 +7,7 @@ usage, 3 a required model or package is missing.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path

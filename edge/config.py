@@ -84,10 +84,50 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class GpioRuleConfig:
+    pin: int = opt(17, 0, 53)
+    on: str = "any_known"  # a person's name, "any_known" or "unknown"
+    mode: Literal["pulse", "hold"] = "pulse"
+    seconds: float = opt(2.0, 0.01, 3600)
+    active_high: bool = True
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = opt(1883, 1, 65535)
+    username: str | None = None
+    password: str | None = None
+    password_file: str | None = None
+    password_env: str | None = None
+    tls: bool = False
+    ca_file: str | None = None
+    prefix: str = "siamese-edge"
+    discovery_prefix: str = "homeassistant"
+    queue_size: int = opt(1000, 1, 1_000_000)
+    off_delay_s: int = opt(60, 1, 86400)
+    cooldown_s: float = opt(0.0, 0, 86400)
+
+
+@dataclass(frozen=True)
+class HookConfig:
+    command: str | None = None  # an executable (no shell); the event arrives as JSON on stdin
+    args: tuple[str, ...] = ()
+    timeout_s: float = opt(10.0, 0.1, 3600)
+    types: tuple[str, ...] = ("recognized", "unknown")
+    cooldown_s: float = opt(0.0, 0, 86400)
+
+
+@dataclass(frozen=True)
 class EventsConfig:
     log_stdout: bool = True  # JSON lines on stdout (journald)
     log_file: str | None = None  # and/or a rotating JSON-lines file
     queue_size: int = opt(1000, 1, 1_000_000)
+    gpio: tuple[GpioRuleConfig, ...] = ()
+    gpio_cooldown_s: float = opt(0.0, 0, 86400)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    hook: HookConfig = field(default_factory=HookConfig)
 
 
 @dataclass(frozen=True)
@@ -115,6 +155,13 @@ def _check_type(tp: Any, value: Any, path: tuple[str, ...]) -> Any:
             return None
         inner = [a for a in args if a is not type(None)]
         return _check_type(inner[0], value, path)
+    if origin is tuple:
+        (inner, _) = typing.get_args(tp)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{_where(path)}: {value!r} should be a list")
+        if dataclasses.is_dataclass(inner):
+            return tuple(_build(inner, item, path + (f"[{i}]",)) for i, item in enumerate(value))
+        return tuple(_check_type(inner, item, path + (f"[{i}]",)) for i, item in enumerate(value))
     if origin is Literal:
         choices = typing.get_args(tp)
         if value not in choices:
@@ -144,6 +191,8 @@ def _build(cls: type, data: Any, path: tuple[str, ...]) -> Any:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{_where(path)}: expected a section of keys, got {data!r}")
+    # YAML 1.1 reads an unquoted key `on:` as the boolean true; our keys are words, so map it back
+    data = {({True: "on", False: "off"}.get(k, k) if isinstance(k, bool) else k): v for k, v in data.items()}
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
@@ -168,14 +217,44 @@ def _build(cls: type, data: Any, path: tuple[str, ...]) -> Any:
 
 
 def _check_cross(cfg: Config) -> None:
+    from edge.events import EVENT_TYPES
+
+    for i, t in enumerate(cfg.events.hook.types):
+        if t not in EVENT_TYPES:
+            raise ConfigError(f"events -> hook -> types -> [{i}]: {t!r} is not one of {', '.join(EVENT_TYPES)}")
+    pins: dict[int, bool] = {}
+    for i, rule in enumerate(cfg.events.gpio):
+        if pins.setdefault(rule.pin, rule.active_high) != rule.active_high:
+            raise ConfigError(f"events -> gpio -> [{i}] -> active_high: rules for pin {rule.pin} disagree")
+    m = cfg.events.mqtt
+    if sum(x is not None for x in (m.password, m.password_file, m.password_env)) > 1:
+        raise ConfigError("events -> mqtt: give only one of password, password_file, password_env")
     r = cfg.recognition
     if r.votes_needed > r.votes_window:
         raise ConfigError(f"recognition -> votes_needed: {r.votes_needed} cannot exceed votes_window "
                           f"({r.votes_window})")
 
 
+def mqtt_password(m: MqttConfig) -> str | None:
+    """The MQTT password from the config, a file, or an environment variable."""
+    if m.password_file:
+        try:
+            return Path(m.password_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"events -> mqtt -> password_file: {m.password_file!r} cannot be read "
+                              f"({exc.strerror})") from None
+    if m.password_env:
+        if m.password_env not in os.environ:
+            raise ConfigError(f"events -> mqtt -> password_env: ${m.password_env} is not set")
+        return os.environ[m.password_env]
+    return m.password
+
+
 def check_files(cfg: Config) -> None:
     """Files the daemon needs (checked by ``run`` and ``check-config``, not by gallery commands)."""
+    if cfg.events.hook.command and not os.access(cfg.events.hook.command, os.X_OK):
+        raise ConfigError(f"events -> hook -> command: {cfg.events.hook.command!r} is not an executable file")
+    mqtt_password(cfg.events.mqtt)
     if cfg.model.path is not None and not Path(cfg.model.path).is_file():
         raise ConfigError(f"model -> path: {cfg.model.path!r} does not exist")
     if cfg.camera.source == "replay" and not Path(cfg.camera.path).exists():

@@ -27,7 +27,7 @@ from edge.card import Decision
 from edge.config import Config, check_files, load_config
 from edge.decisions import Announcement, DecisionMaker
 from edge.errors import ConfigError
-from edge.events import Event, EventBus, Sink
+from edge.events import Event, EventBus, RateLimited, Sink
 from edge.events.log_sink import LogSink
 from edge.pipeline import Recognizer
 from edge.sdnotify import Notifier
@@ -124,7 +124,28 @@ class Daemon:
 
     @staticmethod
     def _default_sinks(cfg: Config) -> list[Sink]:
-        return [LogSink(cfg.events.log_stdout, cfg.events.log_file)]
+        """Every output configured under ``events`` (hardware libraries imported only when used)."""
+        ev = cfg.events
+        sinks: list[Sink] = [LogSink(ev.log_stdout, ev.log_file)]
+        if ev.gpio:
+            from edge.events.gpio_sink import GpioRule, GpioSink
+
+            rules = [GpioRule(r.on, r.pin, r.mode, r.seconds, r.active_high) for r in ev.gpio]
+            sinks.append(RateLimited(GpioSink(rules), ev.gpio_cooldown_s))
+        if ev.mqtt.enabled:
+            from edge.config import mqtt_password
+            from edge.events.mqtt_sink import MqttSettings, MqttSink
+
+            m = ev.mqtt
+            settings = MqttSettings(m.host, m.port, m.username, mqtt_password(m), m.tls, m.ca_file, m.prefix,
+                                    m.discovery_prefix, m.queue_size, m.off_delay_s)
+            sinks.append(RateLimited(MqttSink(settings, cfg.device_name), m.cooldown_s))
+        if ev.hook.command:
+            from edge.events.hook_sink import HookSink
+
+            hook = HookSink([ev.hook.command, *ev.hook.args], ev.hook.timeout_s, ev.hook.types)
+            sinks.append(RateLimited(hook, ev.hook.cooldown_s))
+        return sinks
 
     def _apply_decision(self, cfg: Config) -> None:
         card = self.recognizer.embedder.card.decision
@@ -143,7 +164,7 @@ class Daemon:
         self.recognizer.matcher = matcher  # one assignment: the loop sees the old or the new gallery
         self.gallery_updates += 1
         if self.gallery_updates > 1:  # the first sync is part of starting up
-            self.bus.publish(self._event("gallery_changed", people=len(matcher)))
+            self.bus.publish(self._event("gallery_changed", people=len(matcher), names=tuple(matcher.people)))
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -196,7 +217,7 @@ class Daemon:
         people = len(self.recognizer.matcher)
         log.info("running: camera %s, %d people enrolled, model %s", self.camera.name, people,
                  self.recognizer.embedder.path.name)
-        self.bus.publish(self._event("started", people=people))
+        self.bus.publish(self._event("started", people=people, names=tuple(self.recognizer.matcher.people)))
         self.notifier.ready(f"running, {people} people enrolled")
         last_stats = last_pet = time.monotonic()
         try:

@@ -39,11 +39,14 @@ class Event:
     crop_path: str | None = None
     message: str | None = None
     people: int | None = None
+    names: tuple[str, ...] | None = None  # enrolled people (started, gallery_changed)
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if v is not None}
         if self.box is not None:
             d["box"] = [round(v, 1) for v in self.box]
+        if self.names is not None:
+            d["names"] = list(self.names)
         for k in ("score", "runner_up_score"):
             if k in d:
                 d[k] = round(d[k], 4)
@@ -59,6 +62,30 @@ class Sink(Protocol):
     def handle(self, event: Event) -> None: ...
 
     def close(self) -> None: ...
+
+
+class RateLimited:
+    """A sink that passes on the same (type, name) at most once per ``cooldown_s``."""
+
+    def __init__(self, sink: Sink, cooldown_s: float) -> None:
+        self.sink = sink
+        self.name = sink.name
+        self.cooldown_s = cooldown_s
+        self._last: dict[tuple[str, str | None], float] = {}
+        self.suppressed = 0
+
+    def handle(self, event: Event) -> None:
+        key = (event.type, event.name)
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self.cooldown_s:
+            self.suppressed += 1
+            return
+        self._last[key] = now
+        self.sink.handle(event)
+
+    def close(self) -> None:
+        self.sink.close()
 
 
 class SinkWorker:

@@ -1,0 +1,359 @@
+"""Events in the world: GPIO on gpiozero's MockFactory, a command hook, MQTT through a real
+mosquitto on 127.0.0.1 with Home Assistant discovery, and sinks that can never stall recognition."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import stat
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from edge.events import Event, EventBus, RateLimited
+from edge.events.gpio_sink import GpioRule, GpioSink
+from edge.events.hook_sink import HookSink
+
+
+def recognized(name="Alice", **kw):
+    return Event("recognized", "test", name=name, score=0.97, box=(1.0, 2.0, 30.0, 30.0), track_id=1, **kw)
+
+
+# ---------------------------------------------------------------------------- GPIO
+
+
+@pytest.fixture
+def mock_factory():
+    from gpiozero.pins.mock import MockFactory
+
+    factory = MockFactory()
+    yield factory
+    factory.reset()
+
+
+def level(factory, pin: int) -> bool:
+    return bool(factory.pin(pin).state)
+
+
+def wait_until(cond, timeout=3.0) -> float:
+    t0 = time.monotonic()
+    while not cond():
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError("condition not reached")
+        time.sleep(0.005)
+    return time.monotonic() - t0
+
+
+def test_pulse_turns_the_pin_on_for_its_seconds(mock_factory):
+    sink = GpioSink([GpioRule("Alice", 17, "pulse", 0.3)], pin_factory=mock_factory)
+    try:
+        assert not level(mock_factory, 17)
+        sink.handle(recognized("Bob"))
+        assert not level(mock_factory, 17)  # another person: nothing
+        sink.handle(recognized("Alice"))
+        assert level(mock_factory, 17)
+        time.sleep(0.15)
+        sink.handle(recognized("Alice"))  # does not stretch a pulse
+        lasted = wait_until(lambda: not level(mock_factory, 17)) + 0.15
+        assert 0.25 <= lasted <= 0.5
+    finally:
+        sink.close()
+
+
+def test_hold_stays_on_while_events_keep_coming(mock_factory):
+    sink = GpioSink([GpioRule("any_known", 18, "hold", 0.3)], pin_factory=mock_factory)
+    try:
+        for _ in range(4):
+            sink.handle(recognized("Carol"))
+            time.sleep(0.2)
+            assert level(mock_factory, 18)  # each event re-arms the hold
+        wait_until(lambda: not level(mock_factory, 18), timeout=1.0)
+    finally:
+        sink.close()
+
+
+def test_active_low_pin_idles_high_and_pulses_low(mock_factory):
+    sink = GpioSink([GpioRule("unknown", 22, "pulse", 0.2, active_high=False)], pin_factory=mock_factory)
+    try:
+        assert level(mock_factory, 22)  # off = high for an active-low relay
+        sink.handle(Event("unknown", "test", score=0.5))
+        assert not level(mock_factory, 22)
+        wait_until(lambda: level(mock_factory, 22))
+    finally:
+        sink.close()
+    assert level(mock_factory, 22)  # released in its off state
+
+
+def test_two_rules_on_one_pin_are_ored(mock_factory):
+    sink = GpioSink([GpioRule("Alice", 5, "pulse", 0.2), GpioRule("unknown", 5, "pulse", 0.6)],
+                    pin_factory=mock_factory)
+    try:
+        sink.handle(recognized("Alice"))
+        sink.handle(Event("unknown", "test"))
+        time.sleep(0.35)
+        assert level(mock_factory, 5)  # Alice's pulse is over, the unknown one is not
+        wait_until(lambda: not level(mock_factory, 5))
+    finally:
+        sink.close()
+
+
+def test_all_pins_off_after_close(mock_factory):
+    sink = GpioSink([GpioRule("any_known", 23, "hold", 60), GpioRule("unknown", 24, "hold", 60, False)],
+                    pin_factory=mock_factory)
+    sink.handle(recognized())
+    sink.handle(Event("unknown", "test"))
+    assert level(mock_factory, 23) and not level(mock_factory, 24)
+    sink.close()
+    assert not level(mock_factory, 23) and level(mock_factory, 24)
+
+
+# ---------------------------------------------------------------------------- hook
+
+
+def _script(path: Path, body: str) -> Path:
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return path
+
+
+def test_hook_receives_json_on_stdin_and_environment(tmp_path):
+    out = tmp_path / "out"
+    script = _script(tmp_path / "hook.sh", f'cat > {out}.json\necho "$SIAMESE_EDGE_NAME $SIAMESE_EDGE_TYPE" > {out}.env\n')
+    HookSink([str(script)]).handle(recognized("Zoë; rm -rf /"))
+    data = json.loads(Path(f"{out}.json").read_text())
+    assert data["name"] == "Zoë; rm -rf /" and data["type"] == "recognized" and data["box"] == [1.0, 2.0, 30.0, 30.0]
+    assert Path(f"{out}.env").read_text().strip() == "Zoë; rm -rf / recognized"  # no shell ran the name
+
+
+def test_hanging_hook_is_killed_at_its_timeout(tmp_path):
+    script = _script(tmp_path / "hang.sh", "exec sleep 30\n")
+    hook = HookSink([str(script)], timeout_s=0.5)
+    t0 = time.monotonic()
+    hook.handle(recognized())
+    assert time.monotonic() - t0 < 3 and hook.timeouts == 1
+
+
+def test_failing_hook_is_counted(tmp_path):
+    hook = HookSink([str(_script(tmp_path / "fail.sh", "echo oops >&2; exit 3\n"))])
+    hook.handle(recognized())
+    assert hook.failures == 1
+
+
+# ---------------------------------------------------------------------------- bus, rate limits, floods
+
+
+class SlowSink:
+    name = "slow"
+
+    def __init__(self, delay: float) -> None:
+        self.delay, self.seen = delay, 0
+
+    def handle(self, event):
+        time.sleep(self.delay)
+        self.seen += 1
+
+    def close(self):
+        pass
+
+
+def test_a_flood_never_blocks_the_publisher_and_memory_is_bounded():
+    slow = SlowSink(0.05)
+    bus = EventBus([slow], maxsize=50)
+    t0 = time.monotonic()
+    for i in range(5000):  # far more than 100 events/s
+        bus.publish(recognized(f"p{i}"))
+    assert time.monotonic() - t0 < 1.0
+    worker = bus.workers[0]
+    assert worker.queue.qsize() <= 50 and worker.dropped >= 4900
+    bus.close(timeout=0.1)
+
+
+def test_rate_limit_passes_each_person_once_per_cooldown():
+    class Count:
+        name = "count"
+
+        def __init__(self):
+            self.names = []
+
+        def handle(self, e):
+            self.names.append(e.name)
+
+        def close(self):
+            pass
+
+    inner = Count()
+    limited = RateLimited(inner, cooldown_s=60)
+    for name in ["A", "A", "B", "A", "B"]:
+        limited.handle(recognized(name))
+    assert inner.names == ["A", "B"] and limited.suppressed == 3
+
+
+def test_slow_sink_does_not_slow_the_recognition_loop(shared_lfw, tmp_path):
+    """A sink sleeping 5 s per event: the loop still processes every replayed frame."""
+    from tests.test_daemon import ListSink, config_text, write_replay
+
+    from edge.config import parse_config
+    from edge.daemon import Daemon
+
+    powell = sorted((shared_lfw / "Colin_Powell").glob("*.jpg"))
+    (tmp_path / "gallery" / "Colin Powell").mkdir(parents=True)
+    for p in powell[:3]:
+        shutil.copy(p, tmp_path / "gallery" / "Colin Powell")
+    write_replay(tmp_path / "replay", [(powell[12], 15), (None, 6)] * 4)
+    text = config_text(tmp_path).replace("cooldown_s: 60", "cooldown_s: 0")
+    counts = {}
+    for label, sinks in (("fast", [ListSink()]), ("slow", [ListSink(), SlowSink(5.0)])):
+        d = Daemon(parse_config(text), sinks=sinks)
+        t0 = time.monotonic()
+        d.run()
+        counts[label] = (d.processed, time.monotonic() - t0)
+    assert counts["slow"][0] >= 0.95 * counts["fast"][0], counts
+    assert counts["slow"][1] < counts["fast"][1] + 3  # shutting down does not wait for the slow sink
+
+
+# ---------------------------------------------------------------------------- MQTT
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Broker:
+    """A real mosquitto on 127.0.0.1 with a generated config; can be stopped and restarted."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = _free_port()
+        self.conf = folder / "mosquitto.conf"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        self.proc = None
+
+    def start(self) -> Broker:
+        self.proc = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(self.conf)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(self._listening, timeout=5)
+        return self
+
+    def _listening(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(5)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    if not (shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists()):
+        pytest.skip("mosquitto not installed (make test installs it with apt)")
+    b = Broker(tmp_path).start()
+    yield b
+    b.stop()
+
+
+class Subscriber:
+    def __init__(self, port: int, topics: list[str]) -> None:
+        import paho.mqtt.client as mqtt
+
+        self.messages: list[tuple[str, str, bool]] = []
+        self.lock = threading.Lock()
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{port}")
+        self.c.on_message = lambda c, u, m: self._add(m)
+        self.c.on_connect = lambda c, u, f, rc, p: [c.subscribe(t, qos=1) for t in topics]
+        self.c.connect("127.0.0.1", port)
+        self.c.loop_start()
+
+    def _add(self, m) -> None:
+        with self.lock:
+            self.messages.append((m.topic, m.payload.decode(), m.retain))
+
+    def topics(self, prefix: str) -> list[tuple[str, str, bool]]:
+        with self.lock:
+            return [m for m in self.messages if m[0].startswith(prefix)]
+
+    def close(self):
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+REQUIRED = {  # what Home Assistant's MQTT discovery needs per component
+    "sensor": {"state_topic", "unique_id", "name", "device"},
+    "binary_sensor": {"state_topic", "unique_id", "name", "device", "payload_on", "payload_off"},
+    "event": {"state_topic", "unique_id", "name", "device", "event_types"},
+}
+
+
+def test_mqtt_discovery_events_and_availability(broker):
+    from edge.events.mqtt_sink import MqttSettings, MqttSink
+
+    sub = Subscriber(broker.port, ["homeassistant/#", "siamese-edge/#"])
+    sink = MqttSink(MqttSettings(port=broker.port), "door", people=["Alice", "Bob Smith"])
+    try:
+        assert sink.connected.wait(5)
+        sink.handle(recognized("Alice"))
+        wait_until(lambda: sub.topics("siamese-edge/door/last_person"))
+        configs = {t: json.loads(p) for t, p, _ in sub.topics("homeassistant/")}
+        kinds = {t.split("/")[1] for t in configs}
+        assert kinds == {"sensor", "binary_sensor", "event"}
+        for topic, payload in configs.items():
+            component = topic.split("/")[1]
+            assert REQUIRED[component] <= set(payload), (topic, payload)
+            assert payload["availability_topic"] == "siamese-edge/door/availability"
+            assert topic.endswith("/config")
+        assert {p["name"] for t, p in configs.items() if "/binary_sensor/" in t} == {"Alice", "Bob Smith"}
+        event = json.loads(next(p for t, p, _ in sub.topics("siamese-edge/door/event")))
+        assert event["event_type"] == "recognized" and event["name"] == "Alice"
+        assert ("siamese-edge/door/person/alice", "ON", False) in sub.topics("siamese-edge/door/person/")
+        assert any(p == "online" for _, p, _ in sub.topics("siamese-edge/door/availability"))
+    finally:
+        sink.close()
+        wait_until(lambda: any(p == "offline" for _, p, _ in sub.topics("siamese-edge/door/availability")))
+        sub.close()
+
+
+def test_mqtt_queues_while_the_broker_is_down_and_delivers_after(broker):
+    from edge.events.mqtt_sink import MqttSettings, MqttSink
+
+    sink = MqttSink(MqttSettings(port=broker.port, keepalive_s=5), "hall")
+    try:
+        assert sink.connected.wait(5)
+        broker.stop()
+        wait_until(lambda: not sink.connected.is_set(), timeout=10)
+        for i in range(20):
+            sink.handle(recognized(f"P{i}"))
+        assert len(sink.pending) >= 20 and sink.dropped == 0
+        broker.start()
+        sub = Subscriber(broker.port, ["siamese-edge/hall/event"])
+        time.sleep(0.3)  # subscriber in place before the sink reconnects and flushes
+        wait_until(lambda: sink.connected.is_set(), timeout=40)
+        wait_until(lambda: len({json.loads(p)["name"] for _, p, _ in sub.topics("siamese-edge/hall/event")
+                                if "name" in json.loads(p)}) == 20, timeout=10)
+        names = [json.loads(p)["name"] for _, p, _ in sub.topics("siamese-edge/hall/event")]
+        assert sorted(set(names)) == sorted(f"P{i}" for i in range(20))
+        assert len(names) <= 40  # QoS 1: at least once, duplicates bounded
+        sub.close()
+    finally:
+        sink.close()
+
+
+def test_mqtt_queue_is_bounded_oldest_dropped(tmp_path):
+    from edge.events.mqtt_sink import MqttSettings, MqttSink
+
+    sink = MqttSink(MqttSettings(port=_free_port(), queue_size=10), "nobroker")
+    try:
+        for i in range(25):
+            sink.handle(Event("unknown", "nobroker", score=i / 100))
+        assert len(sink.pending) == 10 and sink.dropped == 15
+        assert json.loads(sink.pending[-1][1])["score"] == 0.24
+    finally:
+        sink.close()
