@@ -118,7 +118,7 @@ class Daemon:
         self.watcher = GalleryWatcher(self.gallery, self._gallery_changed, cfg.gallery.poll_interval_s)
         self.frames = LatestFrame()
         self.stats = Stats()
-        self.announcements: list[Announcement] = []
+        self.announced = 0  # a count, not a list: the daemon runs for months
         self.gallery_updates = 0
         self.processed = 0  # frames processed since start (stats reset every interval)
 
@@ -253,7 +253,7 @@ class Daemon:
         self.stats.add(self.recognizer, len(results))
         self.processed += 1
         for a in self.decisions.update(results, now):
-            self.announcements.append(a)
+            self.announced += 1
             crop_path = self._save_crop(a) if a.kind == "unknown" and self.cfg.recognition.save_unknown_crops else None
             self.bus.publish(self._event(a.kind, name=a.name, score=a.score, runner_up=a.runner_up,
                                          runner_up_score=a.runner_up_score, box=a.box, track_id=a.track_id,

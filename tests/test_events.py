@@ -122,7 +122,8 @@ def _script(path: Path, body: str) -> Path:
 
 def test_hook_receives_json_on_stdin_and_environment(tmp_path):
     out = tmp_path / "out"
-    script = _script(tmp_path / "hook.sh", f'cat > {out}.json\necho "$SIAMESE_EDGE_NAME $SIAMESE_EDGE_TYPE" > {out}.env\n')
+    body = f'cat > {out}.json\necho "$SIAMESE_EDGE_NAME $SIAMESE_EDGE_TYPE" > {out}.env\n'
+    script = _script(tmp_path / "hook.sh", body)
     HookSink([str(script)]).handle(recognized("Zoë; rm -rf /"))
     data = json.loads(Path(f"{out}.json").read_text())
     assert data["name"] == "Zoë; rm -rf /" and data["type"] == "recognized" and data["box"] == [1.0, 2.0, 30.0, 30.0]
@@ -194,10 +195,9 @@ def test_rate_limit_passes_each_person_once_per_cooldown():
 
 def test_slow_sink_does_not_slow_the_recognition_loop(shared_lfw, tmp_path):
     """A sink sleeping 5 s per event: the loop still processes every replayed frame."""
-    from tests.test_daemon import ListSink, config_text, write_replay
-
     from edge.config import parse_config
     from edge.daemon import Daemon
+    from tests.test_daemon import ListSink, config_text, write_replay
 
     powell = sorted((shared_lfw / "Colin_Powell").glob("*.jpg"))
     (tmp_path / "gallery" / "Colin Powell").mkdir(parents=True)
