@@ -131,7 +131,7 @@ def test_hook_receives_json_on_stdin_and_environment(tmp_path):
 
 
 def test_hanging_hook_is_killed_at_its_timeout(tmp_path):
-    script = _script(tmp_path / "hang.sh", "exec sleep 30\n")
+    script = _script(tmp_path / "hang.sh", "sleep 30 &\nsleep 30\n")  # and a child that hangs too
     hook = HookSink([str(script)], timeout_s=0.5)
     t0 = time.monotonic()
     hook.handle(recognized())

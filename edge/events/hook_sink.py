@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 
 from edge.events import Event
@@ -30,19 +31,24 @@ class HookSink:
         for key, value in event.to_dict().items():
             env[f"SIAMESE_EDGE_{key.upper()}"] = ",".join(map(str, value)) if isinstance(value, list) else str(value)
         try:
-            r = subprocess.run(self.command, input=event.to_json(), text=True, env=env, capture_output=True,
-                               timeout=self.timeout_s, shell=False, check=False)
-        except subprocess.TimeoutExpired:
-            self.timeouts += 1
-            log.warning("hook %s killed after %.1f s on %s", self.command[0], self.timeout_s, event.type)
-            return
+            # own process group, so a hook's children are killed with it at the timeout
+            proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, text=True, env=env, shell=False, start_new_session=True)
         except OSError as exc:
             self.failures += 1
             log.warning("hook %s cannot run: %s", self.command[0], exc)
             return
-        if r.returncode != 0:
+        try:
+            _, err = proc.communicate(event.to_json(), timeout=self.timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            self.timeouts += 1
+            log.warning("hook %s killed after %.1f s on %s", self.command[0], self.timeout_s, event.type)
+            return
+        if proc.returncode != 0:
             self.failures += 1
-            log.warning("hook %s exited %d: %s", self.command[0], r.returncode, r.stderr.strip()[-300:])
+            log.warning("hook %s exited %d: %s", self.command[0], proc.returncode, err.strip()[-300:])
 
     def close(self) -> None:
         pass
