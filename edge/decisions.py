@@ -10,11 +10,14 @@ seen for ``track_timeout_s`` ends — the visit is over.
 from __future__ import annotations
 
 import itertools
+import logging
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from edge.config import RecognitionConfig
 from edge.pipeline import Identified
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,9 @@ class DecisionMaker:
                 last = self.last_announced.get(name)
                 track.announced = name
                 if last is not None and now - last < self.cfg.cooldown_s:
-                    return None  # the same person again within the cooldown: stay quiet
+                    log.info("%s seen again %.0f s after the last announcement: within the %.0f s cooldown, "
+                             "not announced", name, now - last, self.cfg.cooldown_s)
+                    return None
                 self.last_announced[name] = now
                 return self._announce("recognized", name, track, r)
         elif track.unknown_streak >= self.cfg.unknown_after_frames and track.announced is None:

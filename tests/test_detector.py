@@ -63,7 +63,13 @@ def test_a_face_is_found_in_lfw_images(shared_lfw, detector):
     assert r["found_rate"] >= 0.99
 
 
-def test_false_positives_on_dogs_are_reported(groups_dir, detector):
+def test_false_positives_on_dogs_are_reported_and_removed_by_facemesh(groups_dir, detector):
+    from edge.card import AlignmentSpec
+    from edge.imageio import read_image
+    from edge.preprocess import FacePreprocessor
+
     fps = false_positives(detector, groups_dir / "dogs.jpg")
-    print(f"\ndogs.jpg false positives: {fps}")
+    print(f"\ndogs.jpg, detector alone: {len(fps)} false positive(s) {fps}")
     assert len(fps) <= 2
+    # the short-range fallback's dog face is not confirmed by FaceMesh: the pipeline sees no face
+    assert FacePreprocessor(AlignmentSpec(), detector=detector).faces(read_image(groups_dir / "dogs.jpg")) == []

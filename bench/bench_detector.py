@@ -1,0 +1,39 @@
+"""Detector quality on the shared data: recall on labelled group photos, LFW face-found rate over
+every image, and false positives on a photo of dogs (detector alone and after FaceMesh confirmation).
+
+    .venv/bin/python bench/bench_detector.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from converter.detection_eval import false_positives, labelled_recall, lfw_found_rate  # noqa: E402
+from edge.card import AlignmentSpec  # noqa: E402
+from edge.detector import FaceDetector  # noqa: E402
+from edge.imageio import read_image  # noqa: E402
+from edge.preprocess import FacePreprocessor  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def main() -> None:
+    groups = SHARED / "samples/groups"
+    out = {}
+    for model in ("full", "short", "auto"):
+        out[f"testing.xml recall ({model})"] = labelled_recall(FaceDetector(model), groups / "testing.xml")
+    auto = FaceDetector("auto")
+    r = lfw_found_rate(auto, SHARED / "datasets/lfw/lfw-deepfunneled")
+    out["LFW face found (auto)"] = {k: r[k] for k in ("found_rate", "images")} | {"missed": r["missed"][:10]}
+    out["dogs.jpg false positives (detector)"] = false_positives(auto, groups / "dogs.jpg")
+    pre = FacePreprocessor(AlignmentSpec(), detector=auto)
+    out["dogs.jpg faces after FaceMesh confirmation"] = len(pre.faces(read_image(groups / "dogs.jpg")))
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
