@@ -88,6 +88,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     check_files(cfg)  # every config error exits 2 here, before any camera, model or pin is touched
     setup_logging(cfg.logging.format, "debug" if args.verbose else cfg.logging.level)
+    import faulthandler
+
+    faulthandler.enable()  # a native crash (SIGSEGV/SIGABRT) still leaves every thread's stack in the journal
     from edge.daemon import Daemon
 
     daemon = Daemon(cfg, Path(args.config) if args.config else None)

@@ -39,9 +39,16 @@ log = logging.getLogger(__name__)
 
 
 class LatestFrame:
-    """A one-slot mailbox: the camera thread overwrites, the loop takes; overwrites are drops."""
+    """A one-slot mailbox: the camera thread overwrites, the loop takes; overwrites are drops.
 
-    def __init__(self) -> None:
+    A live camera must never wait for the loop (stale frames are worse than dropped ones), but a
+    recorded clip replayed with ``realtime: false`` should be analysed frame by frame: ``lossless``
+    makes ``put`` wait until the loop has taken the previous frame.
+    """
+
+    def __init__(self, lossless: bool = False) -> None:
+        self.lossless = lossless
+        self.closed = False
         self._cond = threading.Condition()
         self._frame: np.ndarray | None = None
         self.ended = False
@@ -53,6 +60,8 @@ class LatestFrame:
             if frame is None:
                 self.ended = True
             else:
+                while self.lossless and self._frame is not None and not self.closed:
+                    self._cond.wait(0.5)
                 if self._frame is not None:
                     self.dropped += 1
                 self._frame = frame
@@ -64,7 +73,14 @@ class LatestFrame:
             if self._frame is None and not self.ended:
                 self._cond.wait(timeout)
             frame, self._frame = self._frame, None
+            self._cond.notify_all()
             return frame
+
+    def close(self) -> None:
+        """Release a producer waiting in a lossless ``put`` (the daemon is stopping)."""
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
 
 
 @dataclasses.dataclass
@@ -104,9 +120,11 @@ class Daemon:
         self.stop_event = threading.Event()
         self._reload = threading.Event()
         self.notifier = notifier or Notifier()
-        self.recognizer = Recognizer(cfg.model.path, detector_model=cfg.detector.model,
-                                     num_threads=cfg.model.threads, min_score=cfg.detector.min_score,
-                                     tile=cfg.detector.tile)
+        self.recognizer = self._new_recognizer(cfg)
+        self._capture_thread: threading.Thread | None = None
+        # Enrollment runs on the gallery thread with interpreters of its own: a TFLite interpreter must
+        # not be invoked from two threads, and sharing one behind a lock would stall the loop on syncs.
+        self.enroller = self._new_recognizer(cfg)
         self._apply_decision(cfg)
         self.decisions = DecisionMaker(cfg.recognition)
         self.bus = EventBus(sinks if sinks is not None else self._default_sinks(cfg), cfg.events.queue_size)
@@ -114,9 +132,9 @@ class Daemon:
                                          on_status=self._camera_status, stop=self.stop_event)
         policy = QualityPolicy(cfg.gallery.min_face_px, cfg.gallery.min_sharpness, cfg.gallery.multiple_faces)
         Path(cfg.gallery.folder).mkdir(parents=True, exist_ok=True)
-        self.gallery = Gallery(self.recognizer, cfg.gallery.folder, cfg.state_dir, policy, cfg.gallery.max_pixels)
+        self.gallery = Gallery(self.enroller, cfg.gallery.folder, cfg.state_dir, policy, cfg.gallery.max_pixels)
         self.watcher = GalleryWatcher(self.gallery, self._gallery_changed, cfg.gallery.poll_interval_s)
-        self.frames = LatestFrame()
+        self.frames = LatestFrame(lossless=cfg.camera.source == "replay" and not cfg.camera.realtime)
         self.stats = Stats()
         self.announced = 0  # a count, not a list: the daemon runs for months
         self.gallery_updates = 0
@@ -147,11 +165,18 @@ class Daemon:
             sinks.append(RateLimited(hook, ev.hook.cooldown_s))
         return sinks
 
+    @staticmethod
+    def _new_recognizer(cfg: Config) -> Recognizer:
+        return Recognizer(cfg.model.path, detector_model=cfg.detector.model, num_threads=cfg.model.threads,
+                          min_score=cfg.detector.min_score, tile=cfg.detector.tile)
+
     def _apply_decision(self, cfg: Config) -> None:
         card = self.recognizer.embedder.card.decision
         r = cfg.recognition
-        self.recognizer.decision = Decision(card.scoring, card.threshold if r.threshold is None else r.threshold,
-                                            card.margin if r.margin is None else r.margin)
+        decision = Decision(card.scoring, card.threshold if r.threshold is None else r.threshold,
+                            card.margin if r.margin is None else r.margin)
+        self.recognizer.decision = decision
+        self.enroller.decision = decision  # matchers are built on the gallery thread with this rule
 
     def _event(self, type_: str, **kw) -> Event:
         return Event(type_, self.cfg.device_name, camera=self.camera.name, **kw)
@@ -212,8 +237,8 @@ class Daemon:
             self.camera.lost = True
             self.bus.publish(self._event("camera_lost", message=str(exc)))
         self.watcher.start(initial_sync=True)
-        capture = threading.Thread(target=self._capture, name="camera", daemon=True)
-        capture.start()
+        self._capture_thread = threading.Thread(target=self._capture, name="camera", daemon=True)
+        self._capture_thread.start()
         people = len(self.recognizer.matcher)
         log.info("running: camera %s, %d people enrolled, model %s", self.camera.name, people,
                  self.recognizer.embedder.path.name)
@@ -273,9 +298,14 @@ class Daemon:
 
     def shutdown(self) -> None:
         self.stop_event.set()
+        self.frames.close()
         self.notifier.stopping()
         self.bus.publish(self._event("stopping"))
         self.watcher.stop()
+        # let the camera thread leave its read before the camera (and, at exit, native libraries)
+        # goes away under it: tearing down with a thread inside OpenCV or LiteRT can abort the process
+        if self._capture_thread is not None:
+            self._capture_thread.join(timeout=2.0)
         self.camera.close()
         self.bus.close(timeout=1.0)
         self.gallery.close()

@@ -101,6 +101,27 @@ def test_without_cooldown_the_second_visit_is_announced(scene):
     assert [e.name for e in sink.events if e.type == "recognized"] == ["Colin Powell", "Colin Powell"]
 
 
+def test_replay_with_realtime_false_analyses_every_frame(scene):
+    """A recorded clip (or a slow machine, such as the arm64 emulator) loses no frames."""
+    cfg = parse_config(config_text(scene).replace("fps: 20", "fps: 1, realtime: false"))
+    daemon = Daemon(cfg, sinks=[ListSink()])
+    assert daemon.run() == 0
+    assert daemon.frames.captured == 52 and daemon.frames.dropped == 0
+    assert daemon.processed == 52
+
+
+def test_enrollment_never_shares_an_interpreter_with_the_recognition_loop(scene):
+    """The gallery thread embeds new photos while the loop runs: TFLite interpreters are not
+    thread-safe, so each side owns its own detector, landmark and embedding interpreters."""
+    daemon = Daemon(parse_config(config_text(scene)), sinks=[ListSink()])
+    loop, enroll = daemon.recognizer, daemon.gallery.recognizer
+    assert enroll is not loop
+    assert enroll.embedder.net is not loop.embedder.net
+    assert enroll.preprocessor.detector is not loop.preprocessor.detector
+    assert enroll.decision == loop.decision
+    daemon.shutdown()
+
+
 class FlakyCamera(ReplayCamera):
     """A replay that fails for a while mid-run (a USB camera unplugged and plugged back)."""
 

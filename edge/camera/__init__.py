@@ -35,7 +35,7 @@ def make_camera(cfg: CameraConfig) -> Camera:
     if cfg.source == "replay":
         from edge.camera.replay import ReplayCamera
 
-        return ReplayCamera(cfg.path, fps=cfg.fps, loop=cfg.loop)
+        return ReplayCamera(cfg.path, fps=cfg.fps, loop=cfg.loop, realtime=cfg.realtime)
     if cfg.source == "opencv":
         from edge.camera.opencv import OpenCVCamera
 

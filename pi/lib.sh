@@ -1,0 +1,63 @@
+# Shared helpers for the arm64 install test (sourced by pi/*.sh). Why a library: every step prints
+# its name before it runs, and a failure names the step, so a broken install says where it broke.
+set -euo pipefail
+
+PI_BUILD="${PI_BUILD:-build/pi}"
+PI_SUITE=bookworm
+PI_ARCH=arm64
+
+CURRENT_STEP=start
+step() { CURRENT_STEP="$1"; printf '\n[pi-test] ==> %s\n' "$1"; }
+fail() { printf '[pi-test] FAILED in step "%s": %s\n' "$CURRENT_STEP" "$*" >&2; exit 1; }
+on_exit() {
+    local rc=$?
+    [ $rc -eq 0 ] || printf '[pi-test] FAILED in step "%s" (exit %s)\n' "$CURRENT_STEP" "$rc" >&2
+}
+trap on_exit EXIT
+
+need_root() { [ "$(id -u)" -eq 0 ] || fail "needs root (debootstrap, chroot, mount): run it as root or with sudo"; }
+
+# Host tools: debootstrap builds the root, qemu-user-static runs its aarch64 binaries through binfmt_misc.
+host_tools() {
+    local missing=()
+    command -v debootstrap >/dev/null || missing+=(debootstrap)
+    [ -x /usr/bin/qemu-aarch64-static ] || missing+=(qemu-user-static)
+    command -v update-binfmts >/dev/null || missing+=(binfmt-support)
+    if [ ${#missing[@]} -gt 0 ]; then
+        apt-get update -q >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+        mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || fail "cannot mount binfmt_misc"
+    fi
+    if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+        update-binfmts --enable qemu-aarch64 || update-binfmts --import qemu-aarch64 || true
+    fi
+    [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || fail "qemu-aarch64 is not registered with binfmt_misc"
+    grep -q '^flags: .*F' /proc/sys/fs/binfmt_misc/qemu-aarch64 || \
+        fail "qemu-aarch64 binfmt lacks the F flag: chroot cannot find the interpreter"
+}
+
+# Bind the kernel file systems the installer and Python need; unmounted again by umount_root.
+mount_root() {
+    local root="$1"
+    mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
+    mountpoint -q "$root/sys" || mount --rbind /sys "$root/sys"
+    mountpoint -q "$root/dev" || mount --rbind /dev "$root/dev"
+    cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+}
+
+umount_root() {
+    local root="$1" m
+    for m in dev sys proc; do
+        if mountpoint -q "$root/$m"; then umount -R "$root/$m" 2>/dev/null || umount -lR "$root/$m" || true; fi
+    done
+}
+
+# Run a command inside the root as root, with a clean, Pi-like environment.
+in_root() {
+    local root="$1"; shift
+    env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+        PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_DEFAULT_TIMEOUT=180 \
+        chroot "$root" "$@"
+}
