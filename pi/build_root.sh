@@ -29,9 +29,12 @@ debootstrap --arch="$PI_ARCH" --variant=minbase \
         fail "debootstrap failed (log: $PI_BUILD/debootstrap.log)"
     }
 
-step "the Pi's default user (pi, groups like Pi OS's first-boot user)"
+step "the Pi's first user (pi, in sudo, password-less sudo as Pi OS sets it up)"
 in_root "$BASE" useradd --create-home --shell /bin/bash --groups sudo pi
+echo "pi ALL=(ALL) NOPASSWD: ALL" > "$BASE/etc/sudoers.d/010_pi-nopasswd"
+chmod 0440 "$BASE/etc/sudoers.d/010_pi-nopasswd"
 echo "raspberrypi" > "$BASE/etc/hostname"
+printf '127.0.0.1\tlocalhost\n127.0.1.1\traspberrypi\n' > "$BASE/etc/hosts"
 
 # Networks that intercept TLS (as this build machine's does) need their CA in the root too, exactly
 # as a Pi on such a network would: local CAs go to /usr/local/share/ca-certificates.

@@ -9,8 +9,10 @@ PI_ARCH=arm64
 CURRENT_STEP=start
 step() { CURRENT_STEP="$1"; printf '\n[pi-test] ==> %s\n' "$1"; }
 fail() { printf '[pi-test] FAILED in step "%s": %s\n' "$CURRENT_STEP" "$*" >&2; exit 1; }
+PI_CLEANUP=()   # commands run at exit, last registered first (unmounts)
 on_exit() {
-    local rc=$?
+    local rc=$? i
+    for (( i=${#PI_CLEANUP[@]}-1; i>=0; i-- )); do eval "${PI_CLEANUP[i]}" || true; done
     [ $rc -eq 0 ] || printf '[pi-test] FAILED in step "%s" (exit %s)\n' "$CURRENT_STEP" "$rc" >&2
 }
 trap on_exit EXIT

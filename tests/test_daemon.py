@@ -279,3 +279,24 @@ def test_shipped_config_yaml_is_valid_and_documented(capsys):
     for line in text.splitlines():  # every key is commented
         if ":" in line and not line.lstrip().startswith("#") and not line.rstrip().endswith(":"):
             assert "#" in line, line
+    # … and every key the program reads appears in it, showing its default value
+    import dataclasses
+
+    import yaml
+
+    from edge.config import Config
+
+    data = yaml.safe_load(text)
+
+    def walk(default, node, path):
+        for f in dataclasses.fields(default):
+            assert f.name in node, f"config.yaml does not document {path}{f.name}"
+            value = getattr(default, f.name)
+            if dataclasses.is_dataclass(value):
+                walk(value, node[f.name], f"{path}{f.name}.")
+            else:
+                shown = node[f.name]
+                assert shown == (list(value) if isinstance(value, tuple) else value), \
+                    f"config.yaml shows {path}{f.name}: {shown!r}, the default is {value!r}"
+
+    walk(Config(), data, "")
