@@ -6,17 +6,24 @@ PIP     := $(BIN)/python -m pip
 SE      := $(BIN)/siamese-edge
 LFW     := ../shared/datasets/lfw
 
-.PHONY: demo test venv venv-dev models lint model bench clean system-packages
+.PHONY: demo test venv venv-dev models lint model bench clean system-packages pi-test
 
 $(BIN)/activate:
 	$(PY) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-venv: $(BIN)/activate
+# pip runs again only when pyproject.toml changes (the code itself is installed editable)
+$(VENV)/.installed: $(BIN)/activate pyproject.toml
 	$(PIP) install --quiet -e .
+	@touch $@
 
-venv-dev: $(BIN)/activate
+$(VENV)/.installed-dev: $(BIN)/activate pyproject.toml
 	$(PIP) install --quiet -e '.[dev,converter]'
+	@touch $@ $(VENV)/.installed
+
+venv: $(VENV)/.installed
+
+venv-dev: $(VENV)/.installed-dev
 
 models: venv
 	$(SE) fetch-models
@@ -41,6 +48,15 @@ test: venv-dev system-packages
 	$(SE) fetch-models
 	$(BIN)/python -m pytest -q -rs
 	$(BIN)/ruff check .
+	@systemd-analyze security --offline=yes systemd/siamese-edge.service 2>/dev/null | tail -1
+	$(MAKE) pi-test
+
+# install on an emulated Raspberry Pi (arm64 Debian bookworm root under qemu, cached in build/pi):
+# the real systemd/install.sh, then checks; then a deliberately broken installer must fail by name.
+# Needs root (debootstrap, chroot, binfmt_misc). Cold about 15 minutes, about 10 with the root cached.
+pi-test:
+	bash pi/test.sh
+	bash pi/test_broken.sh
 
 lint:
 	$(BIN)/ruff check .

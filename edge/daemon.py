@@ -122,9 +122,6 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.recognizer = self._new_recognizer(cfg)
         self._capture_thread: threading.Thread | None = None
-        # Enrollment runs on the gallery thread with interpreters of its own: a TFLite interpreter must
-        # not be invoked from two threads, and sharing one behind a lock would stall the loop on syncs.
-        self.enroller = self._new_recognizer(cfg)
         self._apply_decision(cfg)
         self.decisions = DecisionMaker(cfg.recognition)
         self.bus = EventBus(sinks if sinks is not None else self._default_sinks(cfg), cfg.events.queue_size)
@@ -132,7 +129,11 @@ class Daemon:
                                          on_status=self._camera_status, stop=self.stop_event)
         policy = QualityPolicy(cfg.gallery.min_face_px, cfg.gallery.min_sharpness, cfg.gallery.multiple_faces)
         Path(cfg.gallery.folder).mkdir(parents=True, exist_ok=True)
-        self.gallery = Gallery(self.enroller, cfg.gallery.folder, cfg.state_dir, policy, cfg.gallery.max_pixels)
+        # Enrollment runs on the gallery thread with interpreters of its own (built only while photos
+        # need embedding): an interpreter must not be invoked from two threads, and one shared behind
+        # a lock would stall the loop for every enrolled photo.
+        self.gallery = Gallery(self.recognizer, cfg.gallery.folder, cfg.state_dir, policy, cfg.gallery.max_pixels,
+                               worker_factory=lambda: self._new_recognizer(cfg))
         self.watcher = GalleryWatcher(self.gallery, self._gallery_changed, cfg.gallery.poll_interval_s)
         self.frames = LatestFrame(lossless=cfg.camera.source == "replay" and not cfg.camera.realtime)
         self.stats = Stats()
@@ -176,7 +177,6 @@ class Daemon:
         decision = Decision(card.scoring, card.threshold if r.threshold is None else r.threshold,
                             card.margin if r.margin is None else r.margin)
         self.recognizer.decision = decision
-        self.enroller.decision = decision  # matchers are built on the gallery thread with this rule
 
     def _event(self, type_: str, **kw) -> Event:
         return Event(type_, self.cfg.device_name, camera=self.camera.name, **kw)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,8 +64,17 @@ class Gallery:
     """A gallery folder bound to a recognizer and a cache; :meth:`sync` returns a fresh matcher."""
 
     def __init__(self, recognizer: Recognizer, folder: str | Path, state_dir: str | Path | None = None,
-                 policy: QualityPolicy | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+                 policy: QualityPolicy | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 worker_factory: Callable[[], Recognizer] | None = None) -> None:
+        """``recognizer`` supplies the model id, card and decision rule (plain data, safe from any
+        thread). Photos are detected and embedded with ``recognizer`` itself, or, when
+        ``worker_factory`` is given (the daemon, whose loop owns ``recognizer``'s interpreters), with
+        a private recognizer built for the first photo that needs embedding and released when the
+        sync ends — TFLite interpreters must not be shared between threads, and a second set kept
+        for the rare enrollment would cost the device ~20 MB for nothing."""
         self.recognizer = recognizer
+        self.worker_factory = worker_factory
+        self._worker: Recognizer | None = None
         self.folder = Path(folder)
         self.store = Store(state_dir)
         self.policy = policy or QualityPolicy()
@@ -84,6 +94,8 @@ class Gallery:
             if emb is not None:
                 names.append(gf.person)
                 embeddings.append(emb)
+        if self.worker_factory is not None:
+            self._worker = None  # frees the private interpreters
         self.store.forget_missing({str(f.path) for f in files})
         dim = self.recognizer.embedder.card.embedding_size
         matrix = np.stack(embeddings) if embeddings else np.zeros((0, dim), np.float32)
@@ -116,13 +128,22 @@ class Gallery:
             image = decode_image(data, name, self.max_pixels)
         except ImageError as exc:
             return Result("rejected", str(exc).removeprefix(f"{name}: "), "", None)
+        worker = self._embedding_recognizer()
         # enrollment photos are portraits: no tiling (it only adds candidates for the "several faces" gate)
-        faces = self.recognizer.preprocessor.faces(image, tile=0)
+        faces = worker.preprocessor.faces(image, tile=0)
         face, reason, warning = choose_face(faces, self.policy)
         if face is None:
             return Result("rejected", reason, warning, None)
-        emb = self.recognizer.embedder.embed(face.crop[None])[0]
+        emb = worker.embedder.embed(face.crop[None])[0]
         return Result("enrolled", "", warning, emb)
 
+    def _embedding_recognizer(self) -> Recognizer:
+        if self.worker_factory is None:
+            return self.recognizer
+        if self._worker is None:
+            self._worker = self.worker_factory()
+        return self._worker
+
     def close(self) -> None:
+        self._worker = None
         self.store.close()

@@ -47,11 +47,28 @@ mount_root() {
     mountpoint -q "$root/sys" || mount --rbind /sys "$root/sys"
     mountpoint -q "$root/dev" || mount --rbind /dev "$root/dev"
     cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+    # /proc is the host's, so /proc/cpuinfo describes x86 cores; LiteRT's cpuinfo library (used by
+    # XNNPACK and ruy) then finds no ARM cores and crashes in allocate_tensors/invoke. A Raspberry
+    # Pi 4's cpuinfo (Cortex-A72, one entry per host CPU) is bound over it, and QEMU_CPU (in_root)
+    # emulates that core, so kernels use only the instructions a Pi 4 has.
+    if ! mountpoint -q "$root/proc/cpuinfo"; then
+        pi4_cpuinfo >"$PI_BUILD/cpuinfo.pi4"
+        mount --bind "$PI_BUILD/cpuinfo.pi4" "$root/proc/cpuinfo"
+    fi
+}
+
+pi4_cpuinfo() {
+    local i
+    for i in $(seq 0 $(( $(nproc --all) - 1 ))); do
+        printf 'processor\t: %d\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\n' "$i"
+        printf 'CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n\n'
+    done
+    printf 'Hardware\t: BCM2835\nModel\t\t: Raspberry Pi 4 Model B (emulated by pi/test.sh)\n'
 }
 
 umount_root() {
     local root="$1" m
-    for m in dev sys proc; do
+    for m in root/.cache/pip dev sys proc; do
         if mountpoint -q "$root/$m"; then umount -R "$root/$m" 2>/dev/null || umount -lR "$root/$m" || true; fi
     done
 }
@@ -60,6 +77,7 @@ umount_root() {
 in_root() {
     local root="$1"; shift
     env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+        QEMU_CPU=cortex-a72 \
         PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_DEFAULT_TIMEOUT=180 \
         chroot "$root" "$@"
 }

@@ -9,14 +9,16 @@
 # What it cannot prove: timings (qemu is 10-50x slower), the camera, GPIO pins, a real boot.
 #
 #   PI_SRC=DIR   install this copy of the project instead of the checkout (pi/test_broken.sh uses it)
+#   PI_RUN=NAME  work in $PI_BUILD/NAME (default: run), so a second run does not wipe the first's logs
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/lib.sh"
 need_root
 SRC="$(cd "${PI_SRC:-$HERE/..}" && pwd)"
 mkdir -p "$PI_BUILD"
 PI_BUILD="$(cd "$PI_BUILD" && pwd)"
-ROOT="$PI_BUILD/root"
-LOGS="$PI_BUILD/logs"
+RUN="$PI_BUILD/${PI_RUN:-run}"   # this run's root and logs (the cached base stays untouched)
+ROOT="$RUN/root"
+LOGS="$RUN/logs"
 T0=$(date +%s)
 
 step "host tools and the cached arm64 root"
@@ -32,13 +34,12 @@ mount_root "$ROOT"
 PI_CLEANUP+=("umount_root '$ROOT'")
 # pip's download cache survives between runs (only a speed-up: what gets installed is unchanged)
 mkdir -p "$PI_BUILD/pip-cache" "$ROOT/root/.cache/pip"
-mount --bind "$PI_BUILD/pip-cache" "$ROOT/root/.cache/pip"
-PI_CLEANUP+=("umount '$ROOT/root/.cache/pip'")
+mount --bind "$PI_BUILD/pip-cache" "$ROOT/root/.cache/pip"  # unmounted by umount_root
 
 step "copying the project to /home/pi/siamese-edge (as a clone)"
 DEST="$ROOT/home/pi/siamese-edge"
 mkdir -p "$DEST"
-if git -C "$SRC" rev-parse --git-dir >/dev/null 2>&1; then
+if [ "$(git -C "$SRC" rev-parse --show-toplevel 2>/dev/null)" = "$SRC" ]; then  # a clone: its files, no build output
     (cd "$SRC" && git ls-files -z --cached --others --exclude-standard \
         | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
         | tar --null -T - -cf -) | tar -C "$DEST" -xf -
@@ -48,10 +49,16 @@ fi
 in_root "$ROOT" chown -R pi:pi /home/pi/siamese-edge
 [ -f "$DEST/models/face_resnet29_int8.tflite" ] || fail "the shipped model is missing from the copy"
 
-as_pi() { in_root "$ROOT" su - pi -c "$1"; }
+# a login shell for pi, keeping QEMU_CPU: under qemu's default CPU ("max") LiteRT's XNNPACK picks
+# int8 kernels that qemu 7.2 computes wrongly (embeddings come out garbage), see lib.sh's in_root
+as_pi() { in_root "$ROOT" su - pi --whitelist-environment=QEMU_CPU -c "$1"; }
+
+# `sudo` cannot gain root under qemu-user (binfmt without the C flag ignores setuid bits), so the
+# installer runs as root the way sudo would start it for the pi user: from pi's clone, SUDO_USER=pi.
+as_sudo_from_pi() { in_root "$ROOT" env SUDO_USER=pi SUDO_UID=1000 bash -c "cd /home/pi/siamese-edge && $1"; }
 
 install_once() {  # $1: log name
-    if ! as_pi 'cd ~/siamese-edge && sudo systemd/install.sh' >"$LOGS/$1.log" 2>&1; then
+    if ! as_sudo_from_pi systemd/install.sh >"$LOGS/$1.log" 2>&1; then
         tail -25 "$LOGS/$1.log" >&2
         fail "systemd/install.sh failed: $(grep -h 'failed during step' "$LOGS/$1.log" || echo 'see log') (log: $LOGS/$1.log)"
     fi
@@ -67,7 +74,7 @@ manifest() {
         getent passwd siamese-edge; getent group siamese-edge video gpio; id -nG pi'
 }
 
-step "running the installer: sudo systemd/install.sh (as the pi user)"
+step "running the installer: sudo systemd/install.sh (for the pi user)"
 t=$(date +%s)
 install_once install-1
 echo "[pi-test] installed in $(( $(date +%s) - t )) s"
@@ -109,8 +116,8 @@ grep -q '^  source: opencv ' "$ROOT/etc/siamese-edge/config.yaml" || fail "confi
 grep -q '^  folder: /var/lib/siamese-edge/gallery' "$ROOT/etc/siamese-edge/config.yaml" || fail "config gallery.folder not set"
 
 step "checks: the venv is aarch64 and imports LiteRT and the project"
-py="$ROOT/opt/siamese-edge/.venv/bin/python"
-machine="$(python3 -c 'import struct,sys; d=open(sys.argv[1],"rb").read(20); print(struct.unpack("<H", d[18:20])[0])' "$(readlink -f "$py")")"
+py="$ROOT$(in_root "$ROOT" readlink -f /opt/siamese-edge/.venv/bin/python)"  # resolved inside the root
+machine="$(python3 -c 'import struct,sys; d=open(sys.argv[1],"rb").read(20); print(struct.unpack("<H", d[18:20])[0])' "$py")"
 [ "$machine" = 183 ] || fail "venv interpreter is not an aarch64 ELF (e_machine $machine)"
 in_root "$ROOT" /opt/siamese-edge/.venv/bin/python -c '
 import platform
@@ -142,11 +149,11 @@ step "run: the daemon as the service user on a replayed camera makes a decision 
 mkdir -p "$ROOT/home/pi/replay"
 for f in $(ls "$ROOT/home/pi/demo/replay" | head -6); do cp "$ROOT/home/pi/demo/replay/$f" "$ROOT/home/pi/replay/"; done
 in_root "$ROOT" chmod -R a+rX /home/pi/replay
-sed -e 's|^  source: opencv .*|  source: replay|' -e 's|^  path: .*|  path: /home/pi/replay|' \
-    -e 's|^  realtime: true .*|  realtime: false|' "$ROOT/etc/siamese-edge/config.yaml" >"$ROOT/home/pi/replay.yaml"
+sed -e '/^camera:/,/^[a-z]/{s|^  source: opencv .*|  source: replay|;s|^  path: .*|  path: /home/pi/replay|;s|^  realtime: true .*|  realtime: false|}' \
+    "$ROOT/etc/siamese-edge/config.yaml" >"$ROOT/home/pi/replay.yaml"
 in_root "$ROOT" chmod a+r /home/pi/replay.yaml
 rc=0
-in_root "$ROOT" sudo -u siamese-edge /opt/siamese-edge/.venv/bin/siamese-edge run --config /home/pi/replay.yaml \
+in_root "$ROOT" runuser -u siamese-edge -- /opt/siamese-edge/.venv/bin/siamese-edge run --config /home/pi/replay.yaml \
     >"$LOGS/run.out" 2>"$LOGS/run.log" || rc=$?
 [ $rc -eq 0 ] || { tail "$LOGS/run.log" >&2; fail "siamese-edge run exited $rc"; }
 grep -q '"type": "recognized"' "$LOGS/run.out" && grep -q '"name": "Barack Obama"' "$LOGS/run.out" || {
@@ -154,7 +161,7 @@ grep -q '"type": "recognized"' "$LOGS/run.out" && grep -q '"name": "Barack Obama
 grep -q 'camera stream ended' "$LOGS/run.log" || fail "run did not end at the end of the replay"
 
 step "uninstall: service and code removed, photos and config kept"
-as_pi 'cd ~/siamese-edge && sudo systemd/install.sh --uninstall' >"$LOGS/uninstall.log" 2>&1 || {
+as_sudo_from_pi 'systemd/install.sh --uninstall' >"$LOGS/uninstall.log" 2>&1 || {
     tail "$LOGS/uninstall.log" >&2; fail "install.sh --uninstall failed"; }
 [ ! -e "$ROOT/etc/systemd/system/siamese-edge.service" ] || fail "unit file still there"
 [ ! -L "$ROOT/etc/systemd/system/multi-user.target.wants/siamese-edge.service" ] || fail "enable link still there"

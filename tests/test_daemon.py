@@ -112,13 +112,28 @@ def test_replay_with_realtime_false_analyses_every_frame(scene):
 
 def test_enrollment_never_shares_an_interpreter_with_the_recognition_loop(scene):
     """The gallery thread embeds new photos while the loop runs: TFLite interpreters are not
-    thread-safe, so each side owns its own detector, landmark and embedding interpreters."""
+    thread-safe, so enrollment builds its own detector, landmark and embedding interpreters (and
+    drops them after the sync: enrollment is rare, memory on a Pi is not free)."""
     daemon = Daemon(parse_config(config_text(scene)), sinks=[ListSink()])
-    loop, enroll = daemon.recognizer, daemon.gallery.recognizer
-    assert enroll is not loop
-    assert enroll.embedder.net is not loop.embedder.net
-    assert enroll.preprocessor.detector is not loop.preprocessor.detector
-    assert enroll.decision == loop.decision
+    loop = daemon.recognizer
+    seen = []
+    factory = daemon.gallery.worker_factory
+
+    def spy():
+        worker = factory()
+        seen.append(worker)
+        return worker
+
+    daemon.gallery.worker_factory = spy
+    matcher, report = daemon.gallery.sync()
+    assert report.embedded == 3 and len(matcher) == 1 and len(seen) == 1  # one worker for the whole sync
+    worker = seen[0]
+    assert worker is not loop and worker.embedder.net is not loop.embedder.net
+    assert worker.preprocessor.detector is not loop.preprocessor.detector
+    assert daemon.gallery._worker is None  # released after the sync
+    assert matcher.decision == loop.decision
+    daemon.gallery.sync()
+    assert len(seen) == 1  # nothing new to embed: no interpreters built
     daemon.shutdown()
 
 
