@@ -5,6 +5,7 @@ Reading is the only thing done to the user's photos: never written, moved or del
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from edge.errors import ImageError
 from edge.imageio import DEFAULT_MAX_PIXELS, decode_image
 from edge.matcher import Matcher
 from edge.pipeline import Recognizer
+from edge.runtime import trim_heap
 from gallery.layout import scan
 from gallery.quality import QualityPolicy, choose_face
 from gallery.store import Result, Store
@@ -94,8 +96,10 @@ class Gallery:
             if emb is not None:
                 names.append(gf.person)
                 embeddings.append(emb)
-        if self.worker_factory is not None:
-            self._worker = None  # frees the private interpreters
+        if self.worker_factory is not None and self._worker is not None:
+            self._worker = None  # frees the private interpreters …
+            gc.collect()
+            trim_heap()  # … and gives their memory back to the OS
         self.store.forget_missing({str(f.path) for f in files})
         dim = self.recognizer.embedder.card.embedding_size
         matrix = np.stack(embeddings) if embeddings else np.zeros((0, dim), np.float32)
