@@ -60,10 +60,10 @@ def build_int8(keras_path: Path, out: Path, images: Path, n_calibration: int, pa
 
     # provisional rule until `evaluate openset --write-card` calibrates it on the int8 model itself
     decision = Decision("cosine", 0.5, 0.0)
-    from converter.pretrained import PROVENANCE
+    from converter.pretrained import provenance_of
 
     card = card_for(siamese, name=out.stem, decision=decision, provenance={
-        **PROVENANCE, "keras_model": keras_path.name,
+        **provenance_of(keras_path), "keras_model": keras_path.name,
         "rebuild": "make model",
         "calibration": f"{len(calib)} aligned LFW crops of identities not in {Path(parity_pairs).name}",
     })

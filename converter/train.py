@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from converter.crops import crop_images
 from converter.lfw import identity_folders, pair_identities, read_pairs
+from converter.pretrained import provenance_path
 from converter.quantize import DEFAULT_ALIGNMENT
 from edge.embedder import flip_average, l2_normalize
 
@@ -214,5 +216,7 @@ def train(cfg: TrainConfig):
     tmp = cfg.out.with_name(cfg.out.stem + ".part.keras")
     siamese.save(tmp)
     tmp.replace(cfg.out)
+    if cfg.init is not None and provenance_path(Path(cfg.init)).is_file():  # the weights' origin travels on
+        shutil.copyfile(provenance_path(Path(cfg.init)), provenance_path(cfg.out))
     log.info("saved %s", cfg.out)
     return siamese, history

