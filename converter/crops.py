@@ -23,6 +23,22 @@ from edge.preprocess import FacePreprocessor
 log = logging.getLogger(__name__)
 
 CACHE_DIR = Path(__file__).resolve().parents[1] / ".cache" / "crops"
+EDGE = Path(__file__).resolve().parents[1] / "edge"
+# every module whose behaviour changes a crop: a change to any of them must invalidate cached crops,
+# or an evaluation after a preprocessing fix would silently measure the old preprocessing
+PREPROCESSING_SOURCES = ("preprocess.py", "detector.py", "landmarks.py", "alignment.py", "imageio.py", "assets.py")
+
+
+def preprocessing_fingerprint() -> str:
+    """sha256 over the preprocessing code and the third-party models it runs."""
+    from edge.assets import ASSETS
+
+    h = hashlib.sha256()
+    for name in PREPROCESSING_SOURCES:
+        h.update((EDGE / name).read_bytes())
+    for asset in sorted(ASSETS.values(), key=lambda a: a.name):
+        h.update(asset.sha256.encode())
+    return h.hexdigest()
 
 
 def crop_images(paths: list[Path], spec: AlignmentSpec, colour: str = "RGB", detector: str = "auto",
@@ -32,7 +48,8 @@ def crop_images(paths: list[Path], spec: AlignmentSpec, colour: str = "RGB", det
     When no face is found, the crop is :meth:`FacePreprocessor.centre_crop` (the documented
     fallback) and ``detected`` is False, so callers count failures instead of dropping pairs.
     """
-    key = hashlib.sha256(json.dumps([asdict(spec), colour, detector, [str(p) for p in paths]]).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps([asdict(spec), colour, detector, preprocessing_fingerprint(),
+                                     [str(p) for p in paths]]).encode()).hexdigest()
     cache_file = CACHE_DIR / f"{key[:24]}.npz"
     if cache and cache_file.is_file():
         data = np.load(cache_file)

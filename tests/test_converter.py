@@ -165,3 +165,20 @@ def test_npm_importer_reads_face_api_weights_and_agrees_with_the_dlib_importer(s
     same = np.einsum("ij,ij->i", npm[0::2], npm[1::2])  # two photos of one person
     different = npm[0::2] @ npm[0::2].T
     assert same.mean() > different[~np.eye(len(different), dtype=bool)].mean() + 0.1
+
+
+def test_cached_crops_are_invalidated_by_any_change_to_the_preprocessing_code(tmp_path, monkeypatch):
+    """Crops are cached for minutes of work saved; a detector or alignment fix must never be
+    evaluated on crops the old code made."""
+    import converter.crops as crops
+
+    copy = tmp_path / "edge"
+    copy.mkdir()
+    for name in crops.PREPROCESSING_SOURCES:
+        shutil.copy(crops.EDGE / name, copy / name)
+    monkeypatch.setattr(crops, "EDGE", copy)
+    before = crops.preprocessing_fingerprint()
+    assert crops.preprocessing_fingerprint() == before  # stable while nothing changes
+    with open(copy / "alignment.py", "a") as f:
+        f.write("\n# a change\n")
+    assert crops.preprocessing_fingerprint() != before
