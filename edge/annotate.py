@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import cv2
 import numpy as np
 
@@ -9,6 +11,19 @@ from edge.pipeline import Identified
 
 KNOWN = (60, 200, 60)
 UNKNOWN = (40, 40, 230)
+
+
+def drawable(text: str) -> str:
+    """``text`` in the ASCII that OpenCV's Hershey fonts can draw: accents are dropped
+    ("José Müller" → "Jose Muller", "Łukasz" → "Lukasz"), anything else becomes "?".
+
+    Why: ``cv2.putText`` draws each non-ASCII character as "?", turning "Zoë" into "Zo??";
+    names stay readable for every Latin-script name without a font dependency on the device.
+    """
+    special = {"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "ß": "ss", "æ": "ae", "Æ": "AE", "đ": "d", "Đ": "D"}
+    text = "".join(special.get(c, c) for c in text)
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return plain.encode("ascii", "replace").decode("ascii")
 
 
 def annotate(image_bgr: np.ndarray, results: list[Identified]) -> np.ndarray:
@@ -20,7 +35,7 @@ def annotate(image_bgr: np.ndarray, results: list[Identified]) -> np.ndarray:
         x, y, w, h = (round(v) for v in r.face.box)
         colour = KNOWN if r.match.name else UNKNOWN
         cv2.rectangle(out, (x, y), (x + w, y + h), colour, thickness)
-        label = f"{r.match.name or 'unknown'} {r.match.score:.2f}"
+        label = f"{drawable(r.match.name or 'unknown')} {r.match.score:.2f}"
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
         ty = max(y, th + base + 2)
         cv2.rectangle(out, (x, ty - th - base - 2), (x + tw + 2, ty), colour, -1)

@@ -108,3 +108,14 @@ def test_missing_model_names_the_fix(tmp_path, seed_dir, capsys):
 def test_human_readable_output(seed_dir, capsys):
     main(["identify", "--gallery", str(seed_dir / "database"), str(seed_dir / "database" / "Maisie Williams.jpg")])
     assert "Maisie Williams" in capsys.readouterr().out
+
+
+def test_annotation_labels_keep_latin_names_readable():
+    """OpenCV's fonts draw only ASCII: accented names lose their accents, not their letters."""
+    from edge.annotate import drawable
+
+    assert drawable("José Müller") == "Jose Muller"
+    assert drawable("Łukasz Żółw") == "Lukasz Zolw"
+    assert drawable("Søren Kierkegaard") == "Soren Kierkegaard"
+    assert drawable("Zoë") == "Zoe"
+    assert drawable("王伟") == "??"  # no Latin form: still one mark per character, never a crash
