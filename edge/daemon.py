@@ -139,6 +139,7 @@ class Daemon:
         self.stats = Stats()
         self.announced = 0  # a count, not a list: the daemon runs for months
         self.gallery_updates = 0
+        self._reported_problems: set[tuple[str, str]] = set()
         self.processed = 0  # frames processed since start (stats reset every interval)
 
     @staticmethod
@@ -188,8 +189,19 @@ class Daemon:
     def _gallery_changed(self, matcher, report) -> None:
         self.recognizer.matcher = matcher  # one assignment: the loop sees the old or the new gallery
         self.gallery_updates += 1
+        self._log_gallery_problems(report)
         if self.gallery_updates > 1:  # the first sync is part of starting up
             self.bus.publish(self._event("gallery_changed", people=len(matcher), names=tuple(matcher.people)))
+
+    def _log_gallery_problems(self, report) -> None:
+        """Say in the journal why a photo is not used, or why a person is weakly enrolled — once per
+        problem, not at every sync: someone who just dropped photos in is watching the log."""
+        current = {(f.path, f"not used: {f.reason}") for f in report.files if f.state == "rejected"}
+        for person, summary in report.people().items():  # includes each photo's own warnings
+            current.update((f"{person!r}", warning) for warning in summary["warnings"])
+        for where, what in sorted(current - self._reported_problems):
+            log.warning("%s: %s", where, what)
+        self._reported_problems = current
 
     # ---------------------------------------------------------------- lifecycle
 

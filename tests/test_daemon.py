@@ -315,3 +315,22 @@ def test_shipped_config_yaml_is_valid_and_documented(capsys):
                     f"config.yaml shows {path}{f.name}: {shown!r}, the default is {value!r}"
 
     walk(Config(), data, "")
+
+
+def test_unusable_gallery_photos_are_explained_in_the_log_once(scene, groups_dir, caplog):
+    """Someone drops photos into the gallery and watches the journal: a photo that cannot be used
+    is named with its reason, a person with a single usable photo gets advice — once, not at every
+    sync."""
+    import logging
+
+    (scene / "gallery" / "Rex").mkdir()
+    shutil.copy(groups_dir / "dogs.jpg", scene / "gallery" / "Rex" / "rex.jpg")
+    daemon = Daemon(parse_config(config_text(scene)), sinks=[ListSink()])
+    with caplog.at_level(logging.WARNING, logger="edge.daemon"):
+        daemon.watcher.sync_now()
+        daemon.watcher.sync_now()
+    lines = [r.getMessage() for r in caplog.records]
+    rex = [line for line in lines if "rex.jpg" in line]
+    assert len(rex) == 1 and "not used: no face found" in rex[0]
+    assert sum("'Rex': no usable photo" in line for line in lines) == 1
+    daemon.shutdown()
