@@ -16,8 +16,7 @@ step "host tools (debootstrap, qemu-user-static, binfmt)"
 host_tools
 
 step "debootstrap --arch=$PI_ARCH $PI_SUITE (cold; several minutes under emulation)"
-umount_root "$BASE" 2>/dev/null || true
-rm -rf "$BASE"
+remove_root "$BASE"
 mkdir -p "$PI_BUILD"
 start=$(date +%s)
 # The mirror is Debian's default (debootstrap's own), as on any Debian machine; the Pi-specific

@@ -73,6 +73,19 @@ umount_root() {
     done
 }
 
+# Delete a root only when nothing is mounted inside it: a stale bind of /dev or of pip's cache would
+# otherwise be deleted through the mount point (the host's /dev, the cache).
+remove_root() {
+    local root="$1"
+    [ -e "$root" ] || return 0
+    umount_root "$root"
+    root="$(cd "$root" && pwd -P)"
+    if awk '{print $2}' /proc/mounts | grep -q "^$root/"; then
+        fail "still mounted under $root (see /proc/mounts); unmount it by hand, then run again"
+    fi
+    rm -rf --one-file-system "$root"
+}
+
 # Run a command inside the root as root, with a clean, Pi-like environment.
 in_root() {
     local root="$1"; shift

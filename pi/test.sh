@@ -26,8 +26,8 @@ host_tools
 PI_BUILD="$PI_BUILD" bash "$HERE/build_root.sh"
 
 step "a freshly flashed Pi (a copy of the cached root)"
-umount_root "$ROOT"
-rm -rf "$ROOT" "$LOGS"
+remove_root "$ROOT"
+rm -rf "$LOGS"
 mkdir -p "$LOGS"
 cp -a "$PI_BUILD/base" "$ROOT"
 mount_root "$ROOT"

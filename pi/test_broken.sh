@@ -27,6 +27,8 @@ grep -q 'FAILED in step "running the installer' "$PI_BUILD/broken.log" || \
 grep -q 'failed during step: installing system packages' "$PI_BUILD/broken.log" || \
     fail "the failure does not name the installer's step (log: $PI_BUILD/broken.log)"
 grep 'FAILED in step' "$PI_BUILD/broken.log" | head -1
-rm -rf "$COPY" "$PI_BUILD/broken"
+rm -rf "$COPY"
+remove_root "$PI_BUILD/broken/root"
+rm -rf "$PI_BUILD/broken"
 CURRENT_STEP=done
 echo "[pi-test] the broken installer was caught, by step name"
