@@ -21,7 +21,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.alignment import similarity_transform, warp  # noqa: E402
 from edge.card import Decision  # noqa: E402
 from edge.detector import FaceDetector  # noqa: E402
 from edge.embedder import l2_normalize  # noqa: E402
@@ -70,7 +69,7 @@ def main() -> None:
     pre = rec.preprocessor
     face = pre.detect(frame)[0]
     crop = pre.align(frame, face).crop
-    pts = pre.template_points(frame, face)[0].astype(np.float64)
+    pts = pre.template_points(frame, face)[0]
     rng = np.random.default_rng(0)
     gallery = l2_normalize(rng.normal(size=(args.rows, rec.embedder.card.embedding_size)))
     names = [f"person {i // 4}" for i in range(args.rows)]
@@ -84,9 +83,7 @@ def main() -> None:
         "detect_short_range": timeit(lambda: short.detect(frame), args.frames),
         # alignment as two stages: FaceMesh landmark refinement, then Umeyama + warpAffine
         "landmarks_facemesh": timeit(lambda: pre.template_points(frame, face), args.frames),
-        "align_similarity_warp": timeit(
-            lambda: warp(frame, similarity_transform(pts, pre.template.points, pre.template.weights), pre.spec.size),
-            args.frames),
+        "align_similarity_warp": timeit(lambda: pre.crop_at(frame, pts), args.frames),
         "align_total_facemesh_warp": timeit(lambda: pre.align(frame, face), args.frames),
         "embed_int8": timeit(lambda: rec.embedder.embed(crop[None]), args.frames),
         "match_head": timeit(lambda: head.match(probe), args.frames),

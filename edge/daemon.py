@@ -175,9 +175,8 @@ class Daemon:
     def _apply_decision(self, cfg: Config) -> None:
         card = self.recognizer.embedder.card.decision
         r = cfg.recognition
-        decision = Decision(card.scoring, card.threshold if r.threshold is None else r.threshold,
-                            card.margin if r.margin is None else r.margin)
-        self.recognizer.decision = decision
+        self.recognizer.decision = Decision(card.scoring, card.threshold if r.threshold is None else r.threshold,
+                                            card.margin if r.margin is None else r.margin)
 
     def _event(self, type_: str, **kw) -> Event:
         return Event(type_, self.cfg.device_name, camera=self.camera.name, **kw)

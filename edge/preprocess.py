@@ -56,11 +56,15 @@ class FacePreprocessor:
             return points[list(DLIB5_FROM_FACEMESH)], presence
         return face.keypoints[:4], 1.0
 
+    def crop_at(self, image_bgr: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """The model-input crop for landmarks ``points``: similarity fit to the template, warp, colour."""
+        m = similarity_transform(points.astype(np.float64), self.template.points, self.template.weights)
+        return self._to_model_colour(warp(image_bgr, m, self.spec.size))
+
     def align(self, image_bgr: np.ndarray, face: Face) -> AlignedFace:
         """Aligned crop of one detected face."""
         pts, presence = self.template_points(image_bgr, face)
-        m = similarity_transform(pts.astype(np.float64), self.template.points, self.template.weights)
-        return AlignedFace(face, self._to_model_colour(warp(image_bgr, m, self.spec.size)), pts, presence)
+        return AlignedFace(face, self.crop_at(image_bgr, pts), pts, presence)
 
     def faces(self, image_bgr: np.ndarray, tile: int | None = None) -> list[AlignedFace]:
         """Detect and align every face in a frame, largest first; detections that FaceMesh does

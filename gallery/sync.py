@@ -96,7 +96,7 @@ class Gallery:
             if emb is not None:
                 names.append(gf.person)
                 embeddings.append(emb)
-        if self.worker_factory is not None and self._worker is not None:
+        if self._worker is not None:
             self._worker = None  # frees the private interpreters …
             gc.collect()
             trim_heap()  # … and gives their memory back to the OS

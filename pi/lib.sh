@@ -73,6 +73,20 @@ umount_root() {
     done
 }
 
+# Copy a checkout the way a clone would have it: its tracked and untracked-but-not-ignored files (no
+# venv, no build output); a folder that is not a git work tree is copied whole, minus those.
+copy_checkout() {
+    local src="$1" dest="$2"
+    mkdir -p "$dest"
+    if [ "$(git -C "$src" rev-parse --show-toplevel 2>/dev/null)" = "$src" ]; then
+        (cd "$src" && git ls-files -z --cached --others --exclude-standard \
+            | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
+            | tar --null -T - -cf -) | tar -C "$dest" -xf -
+    else
+        tar -C "$src" --exclude=./.venv --exclude=./build --exclude=./.git -cf - . | tar -C "$dest" -xf -
+    fi
+}
+
 # Delete a root only when nothing is mounted inside it: a stale bind of /dev or of pip's cache would
 # otherwise be deleted through the mount point (the host's /dev, the cache).
 remove_root() {

@@ -38,14 +38,7 @@ mount --bind "$PI_BUILD/pip-cache" "$ROOT/root/.cache/pip"  # unmounted by umoun
 
 step "copying the project to /home/pi/siamese-edge (as a clone)"
 DEST="$ROOT/home/pi/siamese-edge"
-mkdir -p "$DEST"
-if [ "$(git -C "$SRC" rev-parse --show-toplevel 2>/dev/null)" = "$SRC" ]; then  # a clone: its files, no build output
-    (cd "$SRC" && git ls-files -z --cached --others --exclude-standard \
-        | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
-        | tar --null -T - -cf -) | tar -C "$DEST" -xf -
-else
-    tar -C "$SRC" --exclude=./.venv --exclude=./build --exclude=./.git -cf - . | tar -C "$DEST" -xf -
-fi
+copy_checkout "$SRC" "$DEST"
 in_root "$ROOT" chown -R pi:pi /home/pi/siamese-edge
 [ -f "$DEST/models/face_resnet29_int8.tflite" ] || fail "the shipped model is missing from the copy"
 

@@ -10,10 +10,7 @@ COPY="$PI_BUILD/broken-src"
 
 step "a copy of the project whose installer asks apt for a package that does not exist"
 rm -rf "$COPY"
-mkdir -p "$COPY"
-(cd "$HERE/.." && git ls-files -z --cached --others --exclude-standard \
-    | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
-    | tar --null -T - -cf -) | tar -C "$COPY" -xf -
+copy_checkout "$(cd "$HERE/.." && pwd)" "$COPY"
 sed -i 's/python3 python3-venv python3-pip ca-certificates/python3 python3-venv python3-pip python3-no-such-package ca-certificates/' \
     "$COPY/systemd/install.sh"
 grep -q python3-no-such-package "$COPY/systemd/install.sh" || fail "could not plant the broken package name"

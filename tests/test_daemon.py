@@ -214,41 +214,42 @@ def _wait_for(proc: subprocess.Popen, text: str, timeout: float = 30) -> list[st
     raise AssertionError(f"{text!r} not seen: {lines[-5:]}")
 
 
-def test_sigterm_stops_cleanly_within_two_seconds(scene):
+@pytest.fixture
+def running(scene):
+    """``siamese-edge run`` in a subprocess on a looping replay, up and running; killed afterwards."""
     cfg = scene / "config.yaml"
     cfg.write_text(config_text(scene, loop="true"))
     proc = _start(cfg)
     try:
         _wait_for(proc, "running:")
-        t0 = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(timeout=10)
-        assert rc == 0 and time.monotonic() - t0 < 2.0
-        out = proc.stdout.read()
-        assert '"type": "stopping"' in out
+        yield proc, cfg
     finally:
         proc.kill()
 
 
-def test_sighup_with_a_broken_config_keeps_running(scene):
-    cfg = scene / "config.yaml"
-    cfg.write_text(config_text(scene, loop="true"))
-    proc = _start(cfg)
-    try:
-        _wait_for(proc, "running:")
-        cfg.write_text("recognition: {votes_needed: many}\n")
-        proc.send_signal(signal.SIGHUP)
-        lines = _wait_for(proc, "reload refused")
-        assert any("recognition -> votes_needed" in line for line in lines)
-        time.sleep(0.5)
-        assert proc.poll() is None  # still running with the old configuration
-        cfg.write_text(config_text(scene, loop="true").replace("cooldown_s: 60", "cooldown_s: 5"))
-        proc.send_signal(signal.SIGHUP)
-        _wait_for(proc, "configuration reloaded")
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        proc.kill()
+def test_sigterm_stops_cleanly_within_two_seconds(running):
+    proc, _ = running
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    rc = proc.wait(timeout=10)
+    assert rc == 0 and time.monotonic() - t0 < 2.0
+    out = proc.stdout.read()
+    assert '"type": "stopping"' in out
+
+
+def test_sighup_with_a_broken_config_keeps_running(running, scene):
+    proc, cfg = running
+    cfg.write_text("recognition: {votes_needed: many}\n")
+    proc.send_signal(signal.SIGHUP)
+    lines = _wait_for(proc, "reload refused")
+    assert any("recognition -> votes_needed" in line for line in lines)
+    time.sleep(0.5)
+    assert proc.poll() is None  # still running with the old configuration
+    cfg.write_text(config_text(scene, loop="true").replace("cooldown_s: 60", "cooldown_s: 5"))
+    proc.send_signal(signal.SIGHUP)
+    _wait_for(proc, "configuration reloaded")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
 
 
 INVALID = [
