@@ -84,3 +84,20 @@ def test_ten_thousand_rows_give_the_same_answer_as_a_loop():
         best[n] = max(best.get(n, 0), s)
     top = max(best, key=best.get)
     assert m.match(probe).best == top and m.match(probe).score == pytest.approx(best[top], rel=1e-5)
+
+
+def test_head_scores_a_gallery_larger_than_one_block_exactly():
+    """Blocked scoring (for cache) gives the same per-row and per-person scores as the formula."""
+    from edge.matcher import HEAD_BLOCK_ROWS
+
+    rng = np.random.default_rng(3)
+    rows = 2 * HEAD_BLOCK_ROWS + 77
+    emb = l2_normalize(rng.normal(size=(rows, 16)).astype(np.float32))
+    names = [f"p{i // 3:04d}" for i in range(rows)]
+    w, b = rng.normal(size=16).astype(np.float32), 0.4
+    m = Matcher(names, emb, Decision("head", 0.5, 0.0), w, b)
+    probe = emb[1500] + 0.01
+    expected = 1 / (1 + np.exp(-(np.abs(m.matrix - probe) @ w + b)))
+    assert np.allclose(m.row_scores(probe), expected, atol=1e-6)
+    best_per_person = [expected[[i for i, n in enumerate(m.row_names) if n == p]].max() for p in m.people]
+    assert np.allclose(m.person_scores(probe), best_per_person, atol=1e-6)
