@@ -1,4 +1,5 @@
-"""Detector quality on the shared data: recall on labelled group photos, LFW face-found rate over
+"""Detector quality on the shared data: recall on labelled group photos (full range with its input
+fitted to each photo's aspect, the default, and with the square input), LFW face-found rate over
 every image, and false positives on a photo of dogs (detector alone and after FaceMesh confirmation).
 
     .venv/bin/python bench/bench_detector.py
@@ -26,6 +27,11 @@ def main() -> None:
     out = {}
     for model in ("full", "short", "auto"):
         out[f"testing.xml recall ({model})"] = labelled_recall(FaceDetector(model), groups / "testing.xml")
+    # the full range input shaped like each photo (the default) against the 192×192 square
+    for xml in ("testing.xml", "training.xml"):
+        for fit in (True, False):
+            name = "input fitted to the photo" if fit else "square input"
+            out[f"{xml} recall (full, {name})"] = labelled_recall(FaceDetector("full", fit_frame=fit), groups / xml)
     auto = FaceDetector("auto")
     r = lfw_found_rate(auto, SHARED / "datasets/lfw/lfw-deepfunneled")
     out["LFW face found (auto)"] = {k: r[k] for k in ("found_rate", "images")} | {"missed": r["missed"][:10]}

@@ -2,10 +2,12 @@
 
     .venv/bin/python bench/bench_pipeline.py [--frames 200] [--threads 1] [--rows 10000]
 
-Stages: detect (BlazeFace full range, the daemon's default, and short range), align (FaceMesh
-refinement + similarity warp), embed (int8 ResNet, with the card's mirror average), match (Siamese
-head and cosine against a gallery of ``--rows`` rows). The frame is a real photo (LFW, or the demo
-portraits when ../shared is absent) placed on a 640×480 canvas. Median and 90th percentile in ms.
+Stages: detect (BlazeFace full range, the daemon's default, with its input fitted to the 4:3 frame
+and, for comparison, with the 192×192 square input; and short range), landmarks (FaceMesh
+refinement), align (similarity transform + warp; and both together), embed (int8 ResNet, with the
+card's mirror average), match (Siamese head and cosine against a gallery of ``--rows`` rows). The
+frame is a real photo (LFW, or the demo portraits when ../shared is absent) placed on a 640×480
+canvas. Median and 90th percentile in ms.
 """
 
 from __future__ import annotations
@@ -88,10 +90,12 @@ def main() -> None:
     card = rec.embedder.card
     probe = rec.embedder.embed(crop[None])[0]
     short = FaceDetector("short", num_threads=args.threads)
+    square = FaceDetector("full", num_threads=args.threads, fit_frame=False)
     head = Matcher(names, gallery, Decision("head", 0.5, 0.0), np.asarray(card.head_weights), card.head_bias)
     cosine = Matcher(names, gallery, Decision("cosine", 0.5, 0.0))
     results = {
         "detect_full_range": timeit(lambda: pre.detector.detect(frame), args.frames),
+        "detect_full_range_square_input": timeit(lambda: square.detect(frame), args.frames),
         "detect_short_range": timeit(lambda: short.detect(frame), args.frames),
         # alignment as two stages: FaceMesh landmark refinement, then Umeyama + warpAffine
         "landmarks_facemesh": timeit(lambda: pre.template_points(frame, face), args.frames),

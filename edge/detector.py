@@ -2,7 +2,9 @@
 
 Two models (both fetched at install, see :mod:`edge.assets`): ``short`` (128×128, faces near the
 camera) and ``full`` (192×192 sparse, faces down to ~20 px in a 640 px frame). Frames of any size
-and aspect are letterboxed into the square input and results are mapped back to frame pixels.
+and aspect are letterboxed into the input and results are mapped back to frame pixels. The full
+range model's input takes the frame's aspect (192×160 for 4:3, see :mod:`edge.model_reshape`), so
+no work is spent on letterbox bars.
 
 Box convention everywhere in this project: ``(x, y, w, h)`` in frame pixels, float.
 Keypoints: six ``(x, y)`` rows in frame pixels, in BlazeFace's order (see :data:`KEYPOINTS`).
@@ -11,13 +13,19 @@ Keypoints: six ``(x, y)`` rows in frame pixels, in BlazeFace's order (see :data:
 from __future__ import annotations
 
 import dataclasses
+import logging
+import math
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from edge.assets import asset_path
+from edge.model_reshape import ReshapeUnavailable, reshaped_model
 from edge.runtime import TFLiteModel
+
+log = logging.getLogger(__name__)
 
 KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear")
 """BlazeFace keypoint order; 'right' is the subject's right, i.e. the image's left."""
@@ -31,12 +39,19 @@ class DetectorSpec:
     input_size: int
     strides: tuple[int, ...]
     anchors_per_layer: int  # 2 when interpolated_scale_aspect_ratio is set, else 1
+    fits_frame: bool = False  # one anchor grid, fully convolutional: the input may take the frame's aspect
 
 
 SPECS = {
     "short": DetectorSpec("face_detection_short_range.tflite", 128, (8, 16, 16, 16), 2),
-    "full": DetectorSpec("face_detection_full_range_sparse.tflite", 192, (4,), 1),
+    "full": DetectorSpec("face_detection_full_range_sparse.tflite", 192, (4,), 1, fits_frame=True),
 }
+
+INPUT_GRANULE = 32
+"""A re-shaped input's sides are multiples of this: the network's total stride (192 → 6 → ×2 ×2 ×2)."""
+
+MAX_INPUT_SHAPES = 3
+"""Interpreters kept per detector, one per input shape (a camera needs one; photos of mixed aspect a few)."""
 
 
 @dataclass(frozen=True)
@@ -54,8 +69,10 @@ class Face:
         return min(self.box[2], self.box[3])
 
 
-def ssd_anchors(spec: DetectorSpec) -> np.ndarray:
-    """Anchor centres ``(n, 2)`` in [0, 1] for MediaPipe's SSD layout with fixed anchor size."""
+def ssd_anchors(spec: DetectorSpec, height: int | None = None, width: int | None = None) -> np.ndarray:
+    """Anchor centres ``(n, 2)`` as ``(x, y)`` in [0, 1] of the input, for MediaPipe's SSD layout
+    with fixed anchor size; ``height``/``width`` default to the model's own square input."""
+    height, width = height or spec.input_size, width or spec.input_size
     rows = []
     i = 0
     strides = spec.strides
@@ -64,9 +81,9 @@ def ssd_anchors(spec: DetectorSpec) -> np.ndarray:
         while j < len(strides) and strides[j] == strides[i]:
             j += 1
         per_cell = (j - i) * spec.anchors_per_layer
-        cells = int(np.ceil(spec.input_size / strides[i]))
-        ys, xs = np.mgrid[0:cells, 0:cells]
-        centres = np.stack([(xs + 0.5) / cells, (ys + 0.5) / cells], axis=-1).reshape(-1, 1, 2)
+        cells_y, cells_x = math.ceil(height / strides[i]), math.ceil(width / strides[i])
+        ys, xs = np.mgrid[0:cells_y, 0:cells_x]
+        centres = np.stack([(xs + 0.5) / cells_x, (ys + 0.5) / cells_y], axis=-1).reshape(-1, 1, 2)
         rows.append(np.repeat(centres, per_cell, axis=1).reshape(-1, 2))
         i = j
     return np.concatenate(rows).astype(np.float32)
@@ -116,16 +133,31 @@ def _inside(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 TILE_SCORE_BONUS = 0.15
 
 
+@dataclass(frozen=True)
+class _Input:
+    """One interpreter of the model and what decoding needs for its input shape."""
+
+    net: TFLiteModel
+    height: int
+    width: int
+    anchors: np.ndarray
+
+
 class FaceDetector:
     """BlazeFace detector. Construct once; call :meth:`detect` per frame (BGR uint8).
 
     ``model``: ``"full"`` (far and small faces), ``"short"`` (selfie distance), or ``"auto"`` —
     full range, then short range on frames where full range finds nothing (full range misses some
     faces that fill the frame: 5 of ~700 LFW images; short range misses none of them).
+
+    ``fit_frame`` (full range only): run the network on an input shaped like the frame (sides
+    multiples of 32, 192 on the long side) rather than the 192×192 square, so letterbox bars cost
+    nothing. Same weights and the same pixels per face; off, every frame goes through the square.
     """
 
     def __init__(self, model: str = "auto", score_threshold: float = 0.5, iou_threshold: float = 0.3,
-                 num_threads: int = 1, model_path: str | None = None, tile: int = 0) -> None:
+                 num_threads: int = 1, model_path: str | None = None, tile: int = 0,
+                 fit_frame: bool = True) -> None:
         if model not in (*SPECS, "auto"):
             raise ValueError(f"detector model must be one of {[*SPECS, 'auto']}, got {model!r}")
         self.model_name = model
@@ -137,14 +169,61 @@ class FaceDetector:
         self.spec = SPECS[model]
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
-        self.net = TFLiteModel(model_path or asset_path(self.spec.file), num_threads=num_threads)
-        self.anchors = ssd_anchors(self.spec)
-        self._box_out, self._score_out = self._output_order()
+        self.num_threads = num_threads
+        self.model_path = model_path or asset_path(self.spec.file)
+        self.fit_frame = fit_frame and self.spec.fits_frame
+        self._inputs: OrderedDict[tuple[int, int], _Input] = OrderedDict()
+        # loaded now so a bad model file fails at start-up, not at the first frame
+        square = self._load((self.spec.input_size,) * 2, None)
+        self._box_out, self._score_out = self._output_order(square.net)
+        self._square_used = False
 
-    def _output_order(self) -> tuple[int, int]:
-        shapes = [tuple(d["shape"]) for d in self.net.outputs]
+    @staticmethod
+    def _output_order(net: TFLiteModel) -> tuple[int, int]:
+        shapes = [tuple(d["shape"]) for d in net.outputs]
         box = next(i for i, s in enumerate(shapes) if s[-1] == 16)
         return box, 1 - box
+
+    def input_shape_for(self, height: int, width: int) -> tuple[int, int]:
+        """The network input ``(H, W)`` used for a frame of ``height × width`` pixels."""
+        size = self.spec.input_size
+        if not self.fit_frame:
+            return size, size
+        scale = size / max(height, width)
+
+        def side(n: int) -> int:
+            return min(size, max(INPUT_GRANULE, math.ceil(round(n * scale) / INPUT_GRANULE) * INPUT_GRANULE))
+
+        return side(height), side(width)
+
+    def _input(self, height: int, width: int) -> _Input:
+        """The interpreter for this frame size, loaded on first use (a few kept, least recent dropped)."""
+        key = self.input_shape_for(height, width)
+        square = (self.spec.input_size,) * 2
+        self._square_used |= key == square
+        found = self._inputs.get(key)
+        if found is not None:
+            self._inputs.move_to_end(key)
+            return found
+        if key == square:
+            return self._load(key, None)
+        if not self._square_used:
+            # the square checked the model at start-up; a camera never needs it again (~20 MB)
+            self._inputs.pop(square, None)
+        try:
+            content = reshaped_model(self.model_path, *key)
+        except ReshapeUnavailable as exc:
+            log.info("detector input stays %d×%d square: %s", *square, exc)
+            self.fit_frame = False
+            return self._input(height, width)
+        return self._load(key, content)
+
+    def _load(self, key: tuple[int, int], content: bytes | None) -> _Input:
+        net = TFLiteModel(self.model_path, num_threads=self.num_threads, content=content)
+        self._inputs[key] = found = _Input(net, key[0], key[1], ssd_anchors(self.spec, *key))
+        while len(self._inputs) > MAX_INPUT_SHAPES:
+            self._inputs.popitem(last=False)
+        return found
 
     def detect(self, image_bgr: np.ndarray, tile: int | None = None) -> list[Face]:
         """Detect faces in a BGR frame of any size; boxes and keypoints in frame pixels.
@@ -200,51 +279,52 @@ class FaceDetector:
         return kept
 
     def _detect(self, image_bgr: np.ndarray) -> list[Face]:
-        tensor, scale, pad_x, pad_y = self._letterbox(image_bgr)
-        outputs = self.net.run(tensor)
+        inp = self._input(*image_bgr.shape[:2])
+        tensor, scale, pad_x, pad_y = self._letterbox(image_bgr, inp.height, inp.width)
+        outputs = inp.net.run(tensor)
         raw_boxes = outputs[self._box_out].reshape(-1, 16)
         raw_scores = outputs[self._score_out].reshape(-1)
         scores = 1.0 / (1.0 + np.exp(-np.clip(raw_scores, -80, 80)))
         keep = scores >= self.score_threshold
         if not keep.any():
             return []
-        decoded = self._decode(raw_boxes[keep], self.anchors[keep])
+        input_wh = np.float32([inp.width, inp.height])
+        decoded = self._decode(raw_boxes[keep], inp.anchors[keep], input_wh)
         faces = []
-        size = self.spec.input_size
         for row, score in weighted_nms(decoded, scores[keep], self.iou_threshold):
-            pts = row.reshape(-1, 2) * size  # input pixels
+            pts = row.reshape(-1, 2) * input_wh  # input pixels
             pts = (pts - (pad_x, pad_y)) / scale  # frame pixels
             (x0, y0), (x1, y1) = pts[0], pts[1]
             faces.append(Face((float(x0), float(y0), float(x1 - x0), float(y1 - y0)), score,
                               pts[2:].astype(np.float32)))
         return faces
 
-    def _letterbox(self, image_bgr: np.ndarray) -> tuple[np.ndarray, float, float, float]:
-        """Fit the frame into the square input (aspect kept, black borders), RGB in [-1, 1].
+    def _letterbox(self, image_bgr: np.ndarray, height: int, width: int) -> tuple[np.ndarray, float, float, float]:
+        """Fit the frame into the ``height × width`` input (aspect kept, 192 px on the long side,
+        black borders), RGB in [-1, 1].
 
         Downscaling halves with INTER_AREA while the frame is over twice the target (fast integer
         path, no aliasing), then finishes with INTER_LINEAR: 0.12 ms for 640×480 instead of
         0.7 ms for one non-integer INTER_AREA resize.
         """
         h, w = image_bgr.shape[:2]
-        size = self.spec.input_size
-        scale = size / max(h, w)
+        scale = self.spec.input_size / max(h, w)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        pad_x, pad_y = (size - nw) // 2, (size - nh) // 2
+        pad_x, pad_y = (width - nw) // 2, (height - nh) // 2
         src = image_bgr
         while src.shape[1] >= 2 * nw and src.shape[0] >= 2 * nh:
             src = cv2.resize(src, (src.shape[1] // 2, src.shape[0] // 2), interpolation=cv2.INTER_AREA)
-        canvas = np.zeros((size, size, 3), np.uint8)
+        canvas = np.zeros((height, width, 3), np.uint8)
         canvas[pad_y:pad_y + nh, pad_x:pad_x + nw] = cv2.resize(src, (nw, nh), interpolation=cv2.INTER_LINEAR)
         rgb = cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB).astype(np.float32)
         rgb *= np.float32(1 / 127.5)
         rgb -= np.float32(1.0)
         return rgb[None], scale, float(pad_x), float(pad_y)
 
-    def _decode(self, raw: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-        """Raw SSD regressors → ``[x0, y0, x1, y1, kp…]`` in [0, 1] of the input square."""
-        size = self.spec.input_size
-        pts = raw.reshape(-1, 8, 2) / size
+    @staticmethod
+    def _decode(raw: np.ndarray, anchors: np.ndarray, input_wh: np.ndarray) -> np.ndarray:
+        """Raw SSD regressors (input pixels) → ``[x0, y0, x1, y1, kp…]`` in [0, 1] of the input."""
+        pts = raw.reshape(-1, 8, 2) / input_wh
         centre = pts[:, 0] + anchors
         half = pts[:, 1] / 2
         out = np.empty_like(pts)

@@ -52,13 +52,16 @@ class TFLiteModel:
     integer inputs of the right dtype are passed through untouched (raw uint8 pixels).
     """
 
-    def __init__(self, path: str | os.PathLike[str], num_threads: int = 1) -> None:
+    def __init__(self, path: str | os.PathLike[str], num_threads: int = 1, content: bytes | None = None) -> None:
+        """``content``: the model's bytes when they differ from the file (a re-shaped copy, see
+        :mod:`edge.model_reshape`); ``path`` then only names it in messages."""
         self.path = Path(path)
-        if not self.path.is_file():
+        if content is None and not self.path.is_file():
             raise ModelFileError(f"model file not found: {self.path}")
         cls, self.backend = interpreter_class()
         try:
-            self._interp = cls(model_path=str(self.path), num_threads=int(num_threads))
+            source = {"model_content": content} if content is not None else {"model_path": str(self.path)}
+            self._interp = cls(**source, num_threads=int(num_threads))
             self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelFileError(f"{self.path} is not a loadable TFLite model: {exc}") from exc

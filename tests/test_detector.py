@@ -73,3 +73,71 @@ def test_false_positives_on_dogs_are_reported_and_removed_by_facemesh(groups_dir
     assert len(fps) <= 2
     # the short-range fallback's dog face is not confirmed by FaceMesh: the pipeline sees no face
     assert FacePreprocessor(AlignmentSpec(), detector=detector).faces(read_image(groups_dir / "dogs.jpg")) == []
+
+
+def test_full_range_input_takes_the_frame_aspect():
+    """640×480 runs at 192×160 (not the 192×192 square), portrait frames at 160×192, square stays."""
+    d = FaceDetector("full")
+    assert d.input_shape_for(480, 640) == (160, 192)
+    assert d.input_shape_for(640, 480) == (192, 160)
+    assert d.input_shape_for(720, 1280) == (128, 192)
+    assert d.input_shape_for(250, 250) == (192, 192)
+    assert FaceDetector("full", fit_frame=False).input_shape_for(480, 640) == (192, 192)
+    assert FaceDetector("short").input_shape_for(480, 640) == (128, 128)  # several anchor grids: stays square
+
+
+def test_anchors_follow_a_non_square_input():
+    anchors = ssd_anchors(SPECS["full"], 160, 192)
+    assert anchors.shape == (40 * 48, 2)
+    assert np.allclose(anchors[0], [0.5 / 48, 0.5 / 40]) and np.allclose(anchors[-1], [47.5 / 48, 39.5 / 40])
+
+
+def test_reshaped_model_runs_with_the_new_input():
+    from edge.assets import asset_path
+    from edge.model_reshape import reshaped_model
+    from edge.runtime import TFLiteModel
+
+    path = asset_path(SPECS["full"].file)
+    net = TFLiteModel(path, content=reshaped_model(path, 160, 192))
+    outputs = net.run(np.zeros((1, 160, 192, 3), np.float32))
+    assert net.input_shape == (1, 160, 192, 3)
+    assert sorted(o.shape for o in outputs) == [(1, 1920, 1), (1, 1920, 16)]
+    with pytest.raises(ValueError, match="multiples of 32"):
+        reshaped_model(path, 150, 192)
+
+
+def test_fitted_input_finds_the_faces_the_square_finds(seed_dir):
+    """Same weights, same pixels per face: every confident face of the square input is found again,
+    and no fewer faces overall. (Faces near the threshold differ either way: in got.jpg the fitted
+    input finds two more of the cast, in tbbt.jpg one face swaps for another.)"""
+    from converter.detection_eval import iou
+    from edge.imageio import read_image
+
+    fitted, square = FaceDetector("full"), FaceDetector("full", fit_frame=False)
+    totals = [0, 0]
+    for path in sorted((seed_dir / "sample").glob("*.jpg")):
+        img = read_image(path)
+        assert fitted.input_shape_for(*img.shape[:2]) != (192, 192)
+        a, b = fitted.detect(img), square.detect(img)
+        totals[0] += len(a)
+        totals[1] += len(b)
+        for face in b:
+            if face.score >= 0.7:
+                assert max((iou(face.box, f.box) for f in a), default=0) > 0.6, (path.name, face.box)
+    assert totals[0] >= totals[1] > 0
+
+
+def test_square_input_is_used_when_the_model_cannot_be_reshaped(monkeypatch, seed_dir):
+    """Without ai-edge-litert's flatbuffer schema (tflite-runtime backend) detection still works."""
+    import edge.detector as det
+    from edge.imageio import read_image
+    from edge.model_reshape import ReshapeUnavailable
+
+    def unavailable(*_args, **_kwargs):
+        raise ReshapeUnavailable("no schema")
+
+    monkeypatch.setattr(det, "reshaped_model", unavailable)
+    d = FaceDetector("full")
+    img = read_image(seed_dir / "sample" / "friends.jpg")
+    assert d.detect(img) and not d.fit_frame
+    assert d.input_shape_for(*img.shape[:2]) == (192, 192)
