@@ -17,11 +17,13 @@ import logging
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from edge.assets import asset_path
+from edge.errors import ModelFileError
 from edge.model_reshape import ReshapeUnavailable, reshaped_model
 from edge.runtime import TFLiteModel
 
@@ -173,13 +175,16 @@ class FaceDetector:
         self.model_path = model_path or asset_path(self.spec.file)
         self.fit_frame = fit_frame and self.spec.fits_frame
         self._inputs: OrderedDict[tuple[int, int], _Input] = OrderedDict()
-        # loaded now so a bad model file fails at start-up, not at the first frame
-        square = self._load((self.spec.input_size,) * 2, None)
-        self._box_out, self._score_out = self._output_order(square.net)
-        self._square_used = False
+        if not self.fit_frame:
+            self._input(self.spec.input_size, self.spec.input_size)  # a bad model file fails now
+        elif not Path(self.model_path).is_file():
+            # fitted inputs are loaded at the first frame, once its shape is known (loading the
+            # square first just to check the file cost a camera-only daemon 4–11 MB for good)
+            raise ModelFileError(f"model file not found: {self.model_path}")
 
     @staticmethod
     def _output_order(net: TFLiteModel) -> tuple[int, int]:
+        """Indices of the box regressor and score outputs (files differ in their order)."""
         shapes = [tuple(d["shape"]) for d in net.outputs]
         box = next(i for i, s in enumerate(shapes) if s[-1] == 16)
         return box, 1 - box
@@ -199,27 +204,23 @@ class FaceDetector:
     def _input(self, height: int, width: int) -> _Input:
         """The interpreter for this frame size, loaded on first use (a few kept, least recent dropped)."""
         key = self.input_shape_for(height, width)
-        square = (self.spec.input_size,) * 2
-        self._square_used |= key == square
         found = self._inputs.get(key)
         if found is not None:
             self._inputs.move_to_end(key)
             return found
-        if key == square:
-            return self._load(key, None)
-        if not self._square_used:
-            # the square checked the model at start-up; a camera never needs it again (~20 MB)
-            self._inputs.pop(square, None)
-        try:
-            content = reshaped_model(self.model_path, *key)
-        except ReshapeUnavailable as exc:
-            log.info("detector input stays %d×%d square: %s", *square, exc)
-            self.fit_frame = False
-            return self._input(height, width)
+        content = None
+        if key != (self.spec.input_size,) * 2:
+            try:
+                content = reshaped_model(self.model_path, *key)
+            except ReshapeUnavailable as exc:
+                log.info("detector input stays %d×%d square: %s", self.spec.input_size, self.spec.input_size, exc)
+                self.fit_frame = False
+                return self._input(height, width)
         return self._load(key, content)
 
     def _load(self, key: tuple[int, int], content: bytes | None) -> _Input:
         net = TFLiteModel(self.model_path, num_threads=self.num_threads, content=content)
+        self._box_out, self._score_out = self._output_order(net)
         self._inputs[key] = found = _Input(net, key[0], key[1], ssd_anchors(self.spec, *key))
         while len(self._inputs) > MAX_INPUT_SHAPES:
             self._inputs.popitem(last=False)

@@ -106,6 +106,29 @@ def test_reshaped_model_runs_with_the_new_input():
         reshaped_model(path, 150, 192)
 
 
+def test_reshaped_model_changes_only_the_input_shape_and_resize_sizes():
+    """Read back with the official generated schema: input 160×192, upsampling 10×12 → 20×24 → 40×48,
+    every other byte as fetched."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    from edge.assets import asset_path
+    from edge.model_reshape import reshaped_model
+
+    path = asset_path(SPECS["full"].file)
+    before, after = path.read_bytes(), reshaped_model(path, 160, 192)
+    model = schema.Model.GetRootAs(bytearray(after), 0)
+    graph = model.Subgraphs(0)
+    assert graph.Tensors(graph.Inputs(0)).ShapeAsNumpy().tolist() == [1, 160, 192, 3]
+    sizes = []
+    for i in range(graph.OperatorsLength()):
+        op = graph.Operators(i)
+        if model.OperatorCodes(op.OpcodeIndex()).BuiltinCode() == schema.BuiltinOperator.RESIZE_BILINEAR:
+            sizes.append(model.Buffers(graph.Tensors(op.Inputs(1)).Buffer()).DataAsNumpy().view(np.int32).tolist())
+    assert sizes == [[10, 12], [20, 24], [40, 48]]
+    changed = sum(a != b for a, b in zip(before, after, strict=True))
+    assert len(before) == len(after) and 0 < changed <= 4 * 8  # eight int32s at most
+
+
 def test_fitted_input_finds_the_faces_the_square_finds(seed_dir):
     """Same weights, same pixels per face: every confident face of the square input is found again,
     and no fewer faces overall. (Faces near the threshold differ either way: in got.jpg the fitted
@@ -128,13 +151,13 @@ def test_fitted_input_finds_the_faces_the_square_finds(seed_dir):
 
 
 def test_square_input_is_used_when_the_model_cannot_be_reshaped(monkeypatch, seed_dir):
-    """Without ai-edge-litert's flatbuffer schema (tflite-runtime backend) detection still works."""
+    """A model file the re-shaper does not understand still detects, through the square input."""
     import edge.detector as det
     from edge.imageio import read_image
     from edge.model_reshape import ReshapeUnavailable
 
     def unavailable(*_args, **_kwargs):
-        raise ReshapeUnavailable("no schema")
+        raise ReshapeUnavailable("a resize layer has a computed (not constant) size")
 
     monkeypatch.setattr(det, "reshaped_model", unavailable)
     d = FaceDetector("full")
