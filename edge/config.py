@@ -63,6 +63,7 @@ class RecognitionConfig:
     unknown_after_frames: int = opt(5, 1, 1000)
     track_iou: float = opt(0.3, 0.01, 0.99)
     track_timeout_s: float = opt(2.0, 0.1, 600)
+    reidentify_every: int = opt(5, 1, 1000)  # 1: every face identified afresh on every frame
     save_unknown_crops: bool = False
 
 

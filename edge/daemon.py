@@ -87,16 +87,18 @@ class LatestFrame:
 class Stats:
     frames: int = 0
     faces: int = 0
+    carried: int = 0  # faces that kept their track's match instead of being identified again
     detect_ms: float = 0.0
     align_ms: float = 0.0
     embed_ms: float = 0.0
     match_ms: float = 0.0
     since: float = dataclasses.field(default_factory=time.monotonic)
 
-    def add(self, rec: Recognizer, faces: int) -> None:
+    def add(self, rec: Recognizer, faces: int, carried: int = 0) -> None:
         t = rec.times
         self.frames += 1
         self.faces += faces
+        self.carried += carried
         self.detect_ms += t.detect
         self.align_ms += t.align
         self.embed_ms += t.embed
@@ -107,7 +109,7 @@ class Stats:
         fps = self.frames / max(time.monotonic() - self.since, 1e-9)
         return (f"fps={fps:.1f} detect={self.detect_ms / n:.1f}ms align={self.align_ms / n:.1f}ms "
                 f"embed={self.embed_ms / n:.1f}ms match={self.match_ms / n:.2f}ms faces={self.faces} "
-                f"dropped={dropped} people={people}")
+                f"carried={self.carried} dropped={dropped} people={people}")
 
 
 class Daemon:
@@ -141,6 +143,8 @@ class Daemon:
         self.gallery_updates = 0
         self._reported_problems: set[tuple[str, str]] = set()
         self.processed = 0  # frames processed since start (stats reset every interval)
+        self.faces_seen = 0  # faces in those frames …
+        self.faces_carried = 0  # … of which kept their track's match instead of being identified again
 
     @staticmethod
     def _default_sinks(cfg: Config) -> list[Sink]:
@@ -187,6 +191,7 @@ class Daemon:
 
     def _gallery_changed(self, matcher, report) -> None:
         self.recognizer.matcher = matcher  # one assignment: the loop sees the old or the new gallery
+        self.decisions.reidentify_all()  # names carried over by tracks were decided on the old gallery
         self.gallery_updates += 1
         self._log_gallery_problems(report)
         if self.gallery_updates > 1:  # the first sync is part of starting up
@@ -285,8 +290,17 @@ class Daemon:
         return 0
 
     def _process(self, frame: np.ndarray, now: float) -> None:
-        results = self.recognizer.identify(frame, self.cfg.recognition.min_face_px)
-        self.stats.add(self.recognizer, len(results))
+        rec = self.recognizer
+        faces = rec.detect(frame, self.cfg.recognition.min_face_px)
+        carried = self.decisions.carried_over(faces)
+        fresh = rec.identify_faces(frame, [f for f, c in zip(faces, carried, strict=True) if c is None])
+        # identify_faces returns the very Face objects it was given, minus any FaceMesh did not confirm
+        by_face = {id(r.face): r for r in fresh}
+        results = [r for f, c in zip(faces, carried, strict=True) if (r := c or by_face.get(id(f))) is not None]
+        n_carried = sum(c is not None for c in carried)
+        self.stats.add(rec, len(results), n_carried)
+        self.faces_seen += len(results)
+        self.faces_carried += n_carried
         self.processed += 1
         for a in self.decisions.update(results, now):
             self.announced += 1

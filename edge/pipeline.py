@@ -2,8 +2,10 @@
 
 ``Recognizer`` owns a :class:`~edge.preprocess.FacePreprocessor` (detect, refine, align), an
 :class:`~edge.embedder.Embedder` and a :class:`~edge.matcher.Matcher`. Models load once in the
-constructor; :meth:`identify` is the per-frame call. The matcher can be swapped at any time
-(gallery changes) with a single attribute assignment, which is atomic in Python.
+constructor; :meth:`identify` is the per-frame call (or :meth:`detect`, then :meth:`identify_faces`
+for the faces that need it — the daemon skips faces it already knows from tracking). The matcher
+can be swapped at any time (gallery changes) with a single attribute assignment, which is atomic in
+Python.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from edge.card import Decision
 from edge.detector import Face
 from edge.embedder import Embedder
 from edge.matcher import Match, Matcher
-from edge.preprocess import AlignedFace, FacePreprocessor
+from edge.preprocess import FacePreprocessor
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class Identified:
     match: Match
     embedding: np.ndarray = field(repr=False)
     crop: np.ndarray = field(repr=False)
+    reused: bool = False  # the match was carried over from this face's track, not computed on this frame
 
 
 @dataclass
@@ -59,26 +62,34 @@ class Recognizer:
         card = self.embedder.card
         return Matcher(names, embeddings, self.decision, np.asarray(card.head_weights, np.float32), card.head_bias)
 
-    def aligned_faces(self, image_bgr: np.ndarray) -> list[AlignedFace]:
+    def detect(self, image_bgr: np.ndarray, min_face_px: float = 0.0) -> list[Face]:
+        """Faces in the frame (largest first) at least ``min_face_px`` wide; nothing else is run."""
         t0 = time.perf_counter()
-        faces = self.preprocessor.detect(image_bgr)
-        t1 = time.perf_counter()
-        aligned = self.preprocessor.confirmed(image_bgr, [self.preprocessor.align(image_bgr, f) for f in faces])
-        self.times.detect = (t1 - t0) * 1e3
-        self.times.align = (time.perf_counter() - t1) * 1e3
-        return aligned
+        faces = [f for f in self.preprocessor.detect(image_bgr) if f.size >= min_face_px]
+        self.times.detect = (time.perf_counter() - t0) * 1e3
+        self.times.align = self.times.embed = self.times.match = 0.0
+        return faces
 
-    def identify(self, image_bgr: np.ndarray, min_face_px: float = 0.0) -> list[Identified]:
-        """Every face in ``image_bgr`` (largest first) with its match against the current gallery."""
-        aligned = [a for a in self.aligned_faces(image_bgr) if a.face.size >= min_face_px]
+    def identify_faces(self, image_bgr: np.ndarray, faces: list[Face]) -> list[Identified]:
+        """Align, confirm (FaceMesh), embed and match the given detections of ``image_bgr``."""
+        if not faces:
+            self.times.align = self.times.embed = self.times.match = 0.0
+            return []
+        t0 = time.perf_counter()
+        aligned = self.preprocessor.confirmed(image_bgr, [self.preprocessor.align(image_bgr, f) for f in faces])
+        t1 = time.perf_counter()
+        self.times.align = (t1 - t0) * 1e3
         if not aligned:
             self.times.embed = self.times.match = 0.0
             return []
-        t0 = time.perf_counter()
         emb = self.embedder.embed(np.stack([a.crop for a in aligned]))
-        t1 = time.perf_counter()
+        t2 = time.perf_counter()
         matcher = self.matcher  # one read: a concurrent swap cannot split a frame across galleries
         out = [Identified(a.face, matcher.match(e), e, a.crop) for a, e in zip(aligned, emb, strict=True)]
-        self.times.embed = (t1 - t0) * 1e3
-        self.times.match = (time.perf_counter() - t1) * 1e3
+        self.times.embed = (t2 - t1) * 1e3
+        self.times.match = (time.perf_counter() - t2) * 1e3
         return out
+
+    def identify(self, image_bgr: np.ndarray, min_face_px: float = 0.0) -> list[Identified]:
+        """Every face in ``image_bgr`` (largest first) with its match against the current gallery."""
+        return self.identify_faces(image_bgr, self.detect(image_bgr, min_face_px))

@@ -101,6 +101,36 @@ def test_without_cooldown_the_second_visit_is_announced(scene):
     assert [e.name for e in sink.events if e.type == "recognized"] == ["Colin Powell", "Colin Powell"]
 
 
+def counting(identify_faces, counts: list[int]):
+    """Wrap ``Recognizer.identify_faces`` to record how many faces each call had to identify."""
+    def wrapper(frame, faces):
+        counts.append(len(faces))
+        return identify_faces(frame, faces)
+    return wrapper
+
+
+def test_tracks_carry_names_over_and_announce_the_same_as_identifying_every_frame(scene):
+    """With ``reidentify_every: 5`` most frames of a recognised visitor skip FaceMesh and the
+    embedder, and the announcements are exactly those of identifying every face on every frame."""
+    announced, seen, identified = {}, {}, {}
+    for every in (1, 5):
+        sink = ListSink()
+        cfg = parse_config(config_text(scene).replace("track_timeout_s: 0.2",
+                                                      f"track_timeout_s: 0.2, reidentify_every: {every}"))
+        daemon = Daemon(cfg, sinks=[sink])
+        counts: list[int] = []
+        daemon.recognizer.identify_faces = counting(daemon.recognizer.identify_faces, counts)
+        assert daemon.run() == 0
+        announced[every] = [(e.type, e.name) for e in sink.events if e.type in ("recognized", "unknown")]
+        identified[every] = sum(counts)
+        seen[every] = daemon.faces_seen
+        assert daemon.faces_carried == seen[every] - identified[every]
+    assert announced[5] == announced[1] == [("recognized", "Colin Powell"), ("unknown", None)]
+    assert identified[1] == seen[1] > 30
+    # Powell's 24 frames: 3 to be recognised, then 4 of every 5 carried over; the stranger's all fresh
+    assert identified[5] <= seen[5] - 10
+
+
 def test_replay_with_realtime_false_analyses_every_frame(scene):
     """A recorded clip (or a slow machine, such as the arm64 emulator) loses no frames."""
     cfg = parse_config(config_text(scene).replace("fps: 20", "fps: 1, realtime: false"))

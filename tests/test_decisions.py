@@ -63,3 +63,67 @@ def test_two_people_in_one_frame_are_two_tracks():
     for i in range(4):
         out += dm.update([seen("Alice", (0, 0, 50, 50)), seen("Bob", (300, 0, 50, 50))], i * 0.1)
     assert sorted(a.name for a in out) == ["Alice", "Bob"]
+
+
+def frame_with_carry_over(dm, identify, box=(100, 100, 80, 80), now=0.0):
+    """One daemon frame: carried-over matches where allowed, ``identify(face)`` for the rest.
+    Returns (announcements, carried?)."""
+    face = Face(box, 0.9, np.zeros((6, 2), np.float32))
+    (carried,) = dm.carried_over([face])
+    r = carried if carried is not None else identify(face)
+    return dm.update([r], now), carried is not None
+
+
+def identified_as(name):
+    def identify(face):
+        return Identified(face, Match(name, 0.97, name or "X", "Y", 0.5), np.zeros(4), np.zeros((2, 2, 3)))
+    return identify
+
+
+CARRY = RecognitionConfig(votes_needed=3, votes_window=5, cooldown_s=60, unknown_after_frames=4,
+                          track_timeout_s=1, reidentify_every=4)
+
+
+def test_a_recognised_track_is_reidentified_every_nth_frame():
+    dm = DecisionMaker(CARRY)
+    pattern = [frame_with_carry_over(dm, identified_as("Alice"), now=i * 0.1)[1] for i in range(15)]
+    # 3 frames to be announced, then every 4th frame identified afresh, the 3 between carried over
+    assert pattern[:3] == [False] * 3
+    assert pattern[3:] == [True, True, True, False] * 3
+
+
+def test_nothing_is_carried_over_for_unknown_faces_or_with_reidentify_every_1():
+    dm = DecisionMaker(CARRY)
+    assert not any(frame_with_carry_over(dm, identified_as(None), now=i * 0.1)[1] for i in range(12))
+    dm = DecisionMaker(RecognitionConfig(reidentify_every=1))
+    assert not any(frame_with_carry_over(dm, identified_as("Alice"), now=i * 0.1)[1] for i in range(12))
+
+
+def test_a_stranger_taking_a_known_persons_place_stops_the_carry_over():
+    """Alice steps out of the box and a stranger steps in within one track: at the next fresh look the
+    stranger is not Alice, and from then on every frame is identified afresh."""
+    dm = DecisionMaker(CARRY)
+    for i in range(4):
+        frame_with_carry_over(dm, identified_as("Alice"), now=i * 0.1)
+    carried = [frame_with_carry_over(dm, identified_as(None), now=0.4 + i * 0.1)[1] for i in range(8)]
+    assert carried[:3] == [True, True] + [False] and not any(carried[3:])
+
+
+def test_a_moved_face_or_a_changed_gallery_is_identified_afresh():
+    dm = DecisionMaker(CARRY)
+    for i in range(4):
+        frame_with_carry_over(dm, identified_as("Alice"), now=i * 0.1)
+    # moved half a box sideways: IoU 1/3, still the track (≥ 0.3) but not enough to carry a name over
+    assert frame_with_carry_over(dm, identified_as("Alice"), box=(140, 100, 80, 80), now=0.4)[1] is False
+    assert frame_with_carry_over(dm, identified_as("Alice"), box=(140, 100, 80, 80), now=0.5)[1] is True
+    dm.reidentify_all()
+    assert frame_with_carry_over(dm, identified_as("Alice"), box=(140, 100, 80, 80), now=0.6)[1] is False
+
+
+def test_a_carried_over_match_reports_the_new_box():
+    dm = DecisionMaker(CARRY)
+    for i in range(4):
+        frame_with_carry_over(dm, identified_as("Alice"), now=i * 0.1)
+    face = Face((104, 100, 80, 80), 0.9, np.zeros((6, 2), np.float32))
+    (c,) = dm.carried_over([face])
+    assert c.reused and c.face is face and c.match.name == "Alice"
