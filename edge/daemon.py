@@ -292,7 +292,7 @@ class Daemon:
     def _process(self, frame: np.ndarray, now: float) -> None:
         rec = self.recognizer
         faces = rec.detect(frame, self.cfg.recognition.min_face_px)
-        carried = self.decisions.carried_over(faces)
+        carried = self.decisions.carried_over(faces, now)
         fresh = rec.identify_faces(frame, [f for f, c in zip(faces, carried, strict=True) if c is None])
         # identify_faces returns the very Face objects it was given, minus any FaceMesh did not confirm
         by_face = {id(r.face): r for r in fresh}

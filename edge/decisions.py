@@ -7,11 +7,10 @@ person is announced again only after ``cooldown_s`` (per identity, across tracks
 seen for ``track_timeout_s`` ends — the visit is over.
 
 Tracks also save work: a face that sits where a track already recognised someone (IoU ≥
-:data:`REUSE_MIN_IOU`) keeps that track's match for up to ``reidentify_every − 1`` frames instead of
+:data:`CARRY_MIN_IOU`) keeps that track's match for up to ``reidentify_every − 1`` frames instead of
 going through FaceMesh, the embedder and the matcher again; every ``reidentify_every``-th frame it is
 identified afresh, and as soon as a fresh identification disagrees, nothing is carried over until
-one agrees again. On a Pi that turns a person standing in view from ~100 ms of work per frame into
-little more than detection.
+one agrees again. A person standing in view then costs little more than detection per frame.
 """
 
 from __future__ import annotations
@@ -53,7 +52,7 @@ class Track:
     since_fresh: int = 0  # frames since then
 
 
-REUSE_MIN_IOU = 0.5
+CARRY_MIN_IOU = 0.5
 """A face overlapping a recognised track at least this much may carry its match over (stricter than
 the tracking IoU: carrying a name over is a bigger claim than continuing a track)."""
 
@@ -80,9 +79,10 @@ class DecisionMaker:
         Safe to call from another thread: it only sets a flag the next :meth:`carried_over` reads."""
         self._reidentify_all = True
 
-    def carried_over(self, faces: list[Face]) -> list[Identified | None]:
+    def carried_over(self, faces: list[Face], now: float) -> list[Identified | None]:
         """For each face, the match its track may carry over to this frame, or ``None`` when the face
-        must be identified afresh. A track carries over at most one face per frame."""
+        must be identified afresh. A track carries over at most one face per frame, and a track that
+        has timed out (the camera was away, the visit is over) carries nothing."""
         out: list[Identified | None] = [None] * len(faces)
         if self._reidentify_all:
             self._reidentify_all = False
@@ -90,12 +90,13 @@ class DecisionMaker:
         if self.cfg.reidentify_every <= 1:
             return out
         free = [t for t in self.tracks if t.fresh is not None and t.announced not in (None, "unknown")
-                and t.fresh.match.name == t.announced and t.since_fresh < self.cfg.reidentify_every - 1]
+                and t.fresh.match.name == t.announced and t.since_fresh < self.cfg.reidentify_every - 1
+                and now - t.last_seen <= self.cfg.track_timeout_s]
         for i, face in enumerate(faces):
             track = max(free, key=lambda t: iou(t.box, face.box), default=None)
-            if track is not None and iou(track.box, face.box) >= REUSE_MIN_IOU:
+            if track is not None and iou(track.box, face.box) >= CARRY_MIN_IOU:
                 free.remove(track)
-                out[i] = dataclasses.replace(track.fresh, face=face, reused=True)
+                out[i] = dataclasses.replace(track.fresh, face=face, carried=True)
         return out
 
     def update(self, results: list[Identified], now: float) -> list[Announcement]:
@@ -110,7 +111,7 @@ class DecisionMaker:
             else:
                 free.remove(track)
             track.box, track.last_seen = r.face.box, now
-            if r.reused:
+            if r.carried:
                 track.since_fresh += 1
             else:
                 track.fresh, track.since_fresh = r, 0

@@ -31,7 +31,7 @@ class Identified:
     match: Match
     embedding: np.ndarray = field(repr=False)
     crop: np.ndarray = field(repr=False)
-    reused: bool = False  # the match was carried over from this face's track, not computed on this frame
+    carried: bool = False  # the match was carried over from this face's track, not computed on this frame
 
 
 @dataclass

@@ -69,7 +69,7 @@ def frame_with_carry_over(dm, identify, box=(100, 100, 80, 80), now=0.0):
     """One daemon frame: carried-over matches where allowed, ``identify(face)`` for the rest.
     Returns (announcements, carried?)."""
     face = Face(box, 0.9, np.zeros((6, 2), np.float32))
-    (carried,) = dm.carried_over([face])
+    (carried,) = dm.carried_over([face], now)
     r = carried if carried is not None else identify(face)
     return dm.update([r], now), carried is not None
 
@@ -125,5 +125,14 @@ def test_a_carried_over_match_reports_the_new_box():
     for i in range(4):
         frame_with_carry_over(dm, identified_as("Alice"), now=i * 0.1)
     face = Face((104, 100, 80, 80), 0.9, np.zeros((6, 2), np.float32))
-    (c,) = dm.carried_over([face])
-    assert c.reused and c.face is face and c.match.name == "Alice"
+    (c,) = dm.carried_over([face], 0.4)
+    assert c.carried and c.face is face and c.match.name == "Alice"
+
+
+def test_a_track_that_timed_out_carries_nothing():
+    """The camera was away for a while: whoever stands there now is identified afresh."""
+    dm = DecisionMaker(CARRY)
+    for i in range(4):
+        frame_with_carry_over(dm, identified_as("Alice"), now=i * 0.1)
+    assert frame_with_carry_over(dm, identified_as("Alice"), now=0.4)[1] is True
+    assert frame_with_carry_over(dm, identified_as(None), now=30.0)[1] is False
