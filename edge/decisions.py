@@ -4,7 +4,10 @@ Faces are tracked across frames by box overlap (IoU). A track announces a person
 ``votes_needed`` of its last ``votes_window`` frames named that person; it announces ``unknown``
 only after ``unknown_after_frames`` consecutive unrecognised frames with no known vote. The same
 person is announced again only after ``cooldown_s`` (per identity, across tracks). A track not
-seen for ``track_timeout_s`` ends — the visit is over.
+seen for ``track_timeout_s`` ends — the visit is over. A recognised track also ends when someone
+else steps into its place: a fresh look that is not its person and whose embedding is far from the
+last look that was (cosine below ``identity_change_below``) starts a new track, so a stranger right
+behind a known person is announced as ``unknown`` instead of inheriting the finished visit.
 
 Tracks also save work: a face that sits where a track already recognised someone (IoU ≥
 :data:`CARRY_MIN_IOU`) keeps that track's match for up to ``reidentify_every − 1`` frames instead of
@@ -20,6 +23,8 @@ import itertools
 import logging
 from collections import Counter, deque
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from edge.config import RecognitionConfig
 from edge.detector import Face
@@ -50,6 +55,8 @@ class Track:
     announced: str | None = None  # the name (or "unknown") this track has announced
     fresh: Identified | None = None  # the last identification computed (not carried over) for this track
     since_fresh: int = 0  # frames since then
+    recognised_look: np.ndarray | None = field(default=None, repr=False)  # embedding of the last fresh
+    # look that matched the announced person
 
 
 CARRY_MIN_IOU = 0.5
@@ -105,11 +112,16 @@ class DecisionMaker:
         free = list(self.tracks)
         for r in results:
             track = max(free, key=lambda t: iou(t.box, r.face.box), default=None)
-            if track is None or iou(track.box, r.face.box) < self.cfg.track_iou:
+            if track is not None and iou(track.box, r.face.box) >= self.cfg.track_iou:
+                free.remove(track)
+                if self._someone_else(track, r):
+                    self.tracks.remove(track)  # that visit is over: its person has gone
+                    track = None
+            else:
+                track = None
+            if track is None:
                 track = Track(next(self._ids), r.face.box, now, deque(maxlen=self.cfg.votes_window))
                 self.tracks.append(track)
-            else:
-                free.remove(track)
             track.box, track.last_seen = r.face.box, now
             if r.carried:
                 track.since_fresh += 1
@@ -120,7 +132,22 @@ class DecisionMaker:
             a = self._decide(track, r, now)
             if a is not None:
                 out.append(a)
+            if not r.carried and r.match.name is not None and r.match.name == track.announced:
+                track.recognised_look = r.embedding
         return out
+
+    def _someone_else(self, track: Track, r: Identified) -> bool:
+        """Is this fresh look of a recognised track's face somebody other than its person?"""
+        limit = self.cfg.identity_change_below
+        if (limit is None or r.carried or track.recognised_look is None or track.announced in (None, "unknown")
+                or r.match.name == track.announced):
+            return False
+        similarity = float(np.dot(track.recognised_look, r.embedding))
+        if similarity >= limit:
+            return False
+        log.info("track %d: the face is no longer %s (similarity %.2f to the last look that was): a new track",
+                 track.id, track.announced, similarity)
+        return True
 
     def _decide(self, track: Track, r: Identified, now: float) -> Announcement | None:
         counts = Counter(v for v in track.votes if v is not None)

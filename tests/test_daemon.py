@@ -131,6 +131,25 @@ def test_tracks_carry_names_over_and_announce_the_same_as_identifying_every_fram
     assert identified[5] <= seen[5] - 10
 
 
+def test_a_stranger_stepping_into_a_known_persons_place_is_announced(scene, shared_lfw):
+    """Real faces, no gap between them: Powell is recognised, then Serena Williams appears exactly
+    where he stood. Her face is not his (embedding similarity far below 0.87), so she starts a new
+    track and is announced as unknown instead of inheriting his visit."""
+    powell = sorted((shared_lfw / "Colin_Powell").glob("*.jpg"))[12]
+    stranger = sorted((shared_lfw / "Serena_Williams").glob("*.jpg"))[2]
+    write_replay(scene / "swap", [(powell, 12), (stranger, 12)])
+    announced = {}
+    for limit in ("0.87", "null"):
+        sink = ListSink()
+        text = config_text(scene).replace(f"path: {scene / 'replay'}", f"path: {scene / 'swap'}")
+        text = text.replace("track_timeout_s: 0.2", f"track_timeout_s: 0.2, identity_change_below: {limit}")
+        cfg = parse_config(text)
+        Daemon(cfg, sinks=[sink]).run()
+        announced[limit] = [(e.type, e.name) for e in sink.events if e.type in ("recognized", "unknown")]
+    assert announced["0.87"] == [("recognized", "Colin Powell"), ("unknown", None)]
+    assert announced["null"] == [("recognized", "Colin Powell")]  # what happened before the check
+
+
 def test_replay_with_realtime_false_analyses_every_frame(scene):
     """A recorded clip (or a slow machine, such as the arm64 emulator) loses no frames."""
     cfg = parse_config(config_text(scene).replace("fps: 20", "fps: 1, realtime: false"))

@@ -1,5 +1,7 @@
 """Naming someone only after N agreeing frames, once per visit, with a cooldown; unknown only when it persists."""
 
+import dataclasses
+
 import numpy as np
 
 from edge.config import RecognitionConfig
@@ -136,3 +138,47 @@ def test_a_track_that_timed_out_carries_nothing():
         frame_with_carry_over(dm, identified_as("Alice"), now=i * 0.1)
     assert frame_with_carry_over(dm, identified_as("Alice"), now=0.4)[1] is True
     assert frame_with_carry_over(dm, identified_as(None), now=30.0)[1] is False
+
+
+def look(name, embedding, box=(100, 100, 80, 80)):
+    face = Face(box, 0.9, np.zeros((6, 2), np.float32))
+    return Identified(face, Match(name, 0.95, name or "X", "Y", 0.5), np.asarray(embedding, np.float32),
+                      np.zeros((2, 2, 3)))
+
+
+def unit(*v):
+    v = np.asarray(v, np.float32)
+    return v / np.linalg.norm(v)
+
+
+ALICE, ALICE_TURNED, STRANGER = unit(1, 0, 0), unit(1, 0.3, 0), unit(1, 1.2, 0)  # cosines 0.96, 0.64
+
+
+def visit(dm, looks, start=0.0):
+    out = []
+    for i, r in enumerate(looks):
+        out += dm.update([r], start + i * 0.1)
+    return [(a.kind, a.name) for a in out]
+
+
+def test_a_stranger_right_behind_a_known_person_is_announced():
+    """Alice is recognised, then a stranger steps into her place with no gap: without the identity
+    check the stranger would inherit Alice's finished visit and never be announced."""
+    dm = DecisionMaker(CFG)
+    assert visit(dm, [look("Alice", ALICE)] * 4 + [look(None, STRANGER)] * 5) == [
+        ("recognized", "Alice"), ("unknown", None)]
+    old_behaviour = DecisionMaker(dataclasses.replace(CFG, identity_change_below=None))
+    assert visit(old_behaviour, [look("Alice", ALICE)] * 4 + [look(None, STRANGER)] * 5) == [("recognized", "Alice")]
+
+
+def test_a_known_person_turning_away_keeps_the_track():
+    """Unrecognised for a while but still close to her own last look: no new track, no 'unknown'."""
+    dm = DecisionMaker(CFG)
+    assert visit(dm, [look("Alice", ALICE)] * 4 + [look(None, ALICE_TURNED)] * 8) == [("recognized", "Alice")]
+    assert len(dm.tracks) == 1
+
+
+def test_a_look_the_gallery_still_names_never_splits_the_track():
+    dm = DecisionMaker(CFG)
+    visit(dm, [look("Alice", ALICE)] * 4 + [look("Alice", STRANGER)] * 3)
+    assert len(dm.tracks) == 1
