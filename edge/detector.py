@@ -143,6 +143,8 @@ class _Input:
     height: int
     width: int
     anchors: np.ndarray
+    box_out: int  # index of the box regressor output (files differ in their order)
+    score_out: int
 
 
 class FaceDetector:
@@ -184,7 +186,7 @@ class FaceDetector:
 
     @staticmethod
     def _output_order(net: TFLiteModel) -> tuple[int, int]:
-        """Indices of the box regressor and score outputs (files differ in their order)."""
+        """Indices of the box regressor and score outputs."""
         shapes = [tuple(d["shape"]) for d in net.outputs]
         box = next(i for i, s in enumerate(shapes) if s[-1] == 16)
         return box, 1 - box
@@ -220,8 +222,7 @@ class FaceDetector:
 
     def _load(self, key: tuple[int, int], content: bytes | None) -> _Input:
         net = TFLiteModel(self.model_path, num_threads=self.num_threads, content=content)
-        self._box_out, self._score_out = self._output_order(net)
-        self._inputs[key] = found = _Input(net, key[0], key[1], ssd_anchors(self.spec, *key))
+        self._inputs[key] = found = _Input(net, key[0], key[1], ssd_anchors(self.spec, *key), *self._output_order(net))
         while len(self._inputs) > MAX_INPUT_SHAPES:
             self._inputs.popitem(last=False)
         return found
@@ -283,8 +284,8 @@ class FaceDetector:
         inp = self._input(*image_bgr.shape[:2])
         tensor, scale, pad_x, pad_y = self._letterbox(image_bgr, inp.height, inp.width)
         outputs = inp.net.run(tensor)
-        raw_boxes = outputs[self._box_out].reshape(-1, 16)
-        raw_scores = outputs[self._score_out].reshape(-1)
+        raw_boxes = outputs[inp.box_out].reshape(-1, 16)
+        raw_scores = outputs[inp.score_out].reshape(-1)
         scores = 1.0 / (1.0 + np.exp(-np.clip(raw_scores, -80, 80)))
         keep = scores >= self.score_threshold
         if not keep.any():

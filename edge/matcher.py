@@ -64,10 +64,16 @@ class Matcher:
 
     def row_scores(self, probe: np.ndarray) -> np.ndarray:
         """Score of ``probe`` against every gallery row."""
-        probe = np.asarray(probe, np.float32)
-        if self.decision.scoring == "cosine":
-            return self.matrix @ probe
-        return _sigmoid(self._head_logits(probe))
+        return self._squash(self._row_values(np.asarray(probe, np.float32)))
+
+    def _row_values(self, probe: np.ndarray) -> np.ndarray:
+        """Per-row values that order like the scores: cosine itself, or the head's logit."""
+        return self.matrix @ probe if self.decision.scoring == "cosine" else self._head_logits(probe)
+
+    def _squash(self, values: np.ndarray) -> np.ndarray:
+        """Values from :meth:`_row_values` → scores (the head's sigmoid is monotonic, so it can be
+        applied after taking maxima)."""
+        return values if self.decision.scoring == "cosine" else _sigmoid(values)
 
     def _head_logits(self, probe: np.ndarray) -> np.ndarray:
         """``w · |row − probe| + b`` for every row, a cache-sized block of rows at a time.
@@ -92,11 +98,8 @@ class Matcher:
         """Best score per person (aligned with :attr:`people`)."""
         if not len(self.people):
             return np.zeros(0, np.float32)
-        probe = np.asarray(probe, np.float32)
-        if self.decision.scoring == "cosine":
-            return np.maximum.reduceat(self.matrix @ probe, self._starts)
-        # the sigmoid is monotonic: take each person's best logit, squash only those
-        return _sigmoid(np.maximum.reduceat(self._head_logits(probe), self._starts))
+        best = np.maximum.reduceat(self._row_values(np.asarray(probe, np.float32)), self._starts)
+        return self._squash(best)  # only each person's best value is squashed
 
     def match(self, probe: np.ndarray) -> Match:
         """Decide who ``probe`` is, or that it is unknown."""

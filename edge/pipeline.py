@@ -67,7 +67,6 @@ class Recognizer:
         t0 = time.perf_counter()
         faces = [f for f in self.preprocessor.detect(image_bgr) if f.size >= min_face_px]
         self.times.detect = (time.perf_counter() - t0) * 1e3
-        self.times.align = self.times.embed = self.times.match = 0.0
         return faces
 
     def identify_faces(self, image_bgr: np.ndarray, faces: list[Face]) -> list[Identified]:
