@@ -39,6 +39,9 @@ class Template:
     needs_facemesh: bool
 
 
+TEMPLATE_NAMES = ("dlib5", "blazeface4")
+
+
 def make_template(name: str, size: int, padding: float = 0.25) -> Template:
     """Build a template for an output crop of ``size``×``size`` pixels."""
     if name == "dlib5":

@@ -9,6 +9,7 @@ margin, and where the weights came from.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,14 +56,64 @@ class ModelCard:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<card>") -> ModelCard:
+        """Build and validate a card: every field the device uses is checked here, so a bad card is
+        refused by ``check-config`` and at start, never at the first face."""
+        def bad(key: str, why: str) -> ModelFileError:
+            return ModelFileError(f"{source}: invalid model card: {key}: {why}")
+
+        if not isinstance(data, dict):
+            raise bad("(top level)", "expected a JSON object")
         try:
             data = dict(data)
+            for key in ("alignment", "decision"):
+                if not isinstance(data.get(key, {}), dict):
+                    raise bad(key, f"{data[key]!r} should be an object")
             data["alignment"] = AlignmentSpec(**data.get("alignment", {}))
             data["decision"] = Decision(**data.get("decision", {}))
-            data["head_weights"] = tuple(float(v) for v in data.get("head_weights", ()))
-            return cls(**data)
+            weights = data.get("head_weights", ())
+            if not isinstance(weights, list | tuple) or not all(_number(v) for v in weights):
+                raise bad("head_weights", "should be a list of numbers")
+            data["head_weights"] = tuple(float(v) for v in weights)
+            card = cls(**data)
         except TypeError as exc:
             raise ModelFileError(f"{source}: invalid model card ({exc})") from None
+        card._validate(bad)
+        return card
+
+    def _validate(self, bad) -> None:  # noqa: ANN001 - the error factory of from_dict
+        from edge.alignment import TEMPLATE_NAMES
+
+        for key in ("input_size", "embedding_size"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4096:
+                raise bad(key, f"{value!r} should be a whole number from 1 to 4096")
+        if self.colour not in ("RGB", "BGR"):
+            raise bad("colour", f"{self.colour!r} should be 'RGB' or 'BGR'")
+        a = self.alignment
+        if a.template not in TEMPLATE_NAMES:
+            raise bad("alignment.template", f"{a.template!r} should be one of {', '.join(TEMPLATE_NAMES)}")
+        if isinstance(a.size, bool) or not isinstance(a.size, int) or a.size != self.input_size:
+            raise bad("alignment.size", f"{a.size!r} should equal input_size ({self.input_size})")
+        if not _number(a.padding) or not 0 <= a.padding < 1:
+            raise bad("alignment.padding", f"{a.padding!r} should be a number from 0 to 1")
+        d = self.decision
+        if d.scoring not in ("head", "cosine"):
+            raise bad("decision.scoring", f"{d.scoring!r} should be 'head' or 'cosine'")
+        for key in ("threshold", "margin"):
+            if not _number(getattr(d, key)) or not -1 <= getattr(d, key) <= 1:
+                raise bad(f"decision.{key}", f"{getattr(d, key)!r} should be a number from -1 to 1")
+        if d.scoring == "head" and len(self.head_weights) != self.embedding_size:
+            raise bad("head_weights", f"{len(self.head_weights)} weights for a {self.embedding_size}-d embedding")
+        if not _number(self.head_bias):
+            raise bad("head_bias", f"{self.head_bias!r} should be a number")
+        if not isinstance(self.flip_average, bool):
+            raise bad("flip_average", f"{self.flip_average!r} should be true or false")
+        if self.input_dtype not in ("uint8", "int8", "float32"):
+            raise bad("input_dtype", f"{self.input_dtype!r} should be uint8, int8 or float32")
+
+
+def _number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def card_path(model_path: str | Path) -> Path:
@@ -76,7 +127,7 @@ def load_card(model_path: str | Path) -> ModelCard:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelFileError(f"{path}: model card missing (every .tflite needs its .json card beside it)") from None
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelFileError(f"{path}: cannot read model card ({exc})") from None
     return ModelCard.from_dict(data, str(path))
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from edge.errors import ConfigError, ImageError, ModelFileError, RuntimeBackendError, SiameseEdgeError
 from edge.imageio import DEFAULT_MAX_PIXELS
+from edge.printable import printable
 
 log = logging.getLogger("siamese_edge")
 
@@ -57,6 +58,18 @@ def cmd_fetch_models(args: argparse.Namespace) -> int:
     return 0
 
 
+class PlainFormatter(logging.Formatter):
+    """``LEVEL logger: message`` with control characters escaped: a person or file name holding a
+    newline or a terminal escape can neither forge a journal line nor rewrite the operator's terminal."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        record.message = printable(record.message)
+        return super().formatMessage(record)
+
+
+PLAIN_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per log line (``logging.format: json``)."""
 
@@ -67,7 +80,7 @@ class JsonFormatter(logging.Formatter):
 
 def setup_logging(fmt: str, level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else PlainFormatter(PLAIN_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -137,18 +150,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    setup_logging("plain", "debug" if args.verbose else "info")
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(exc)}", file=sys.stderr)
         return 2
     except (ModelFileError, RuntimeBackendError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
     except (ImageError, SiameseEdgeError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -9,6 +9,7 @@ must never silently fall back to a default.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -43,7 +44,7 @@ class CameraConfig:
 class DetectorConfig:
     model: Literal["auto", "full", "short"] = "full"
     min_score: float = opt(0.5, 0.05, 0.99)
-    tile: int = opt(0, 0, 4096)
+    tile: int = opt(0, 0, 4096)  # 0 (off) or a tile side of at least MIN_TILE pixels
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ class RecognitionConfig:
     reidentify_every: int = opt(5, 1, 1000)  # 1: every face identified afresh on every frame
     identity_change_below: float | None = opt(0.87, -1.0, 1.0)  # null: a track keeps its person until it ends
     save_unknown_crops: bool = False
+    unknown_crops_max: int = opt(500, 1, 100_000)  # the oldest crops are deleted beyond this many …
+    unknown_crops_max_age_days: float = opt(30.0, 0.01, 3650)  # … and after this many days
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class GalleryConfig:
     min_face_px: float = opt(40.0, 0, 4000)
     min_sharpness: float = opt(6.0, 0, 10000)
     max_pixels: int = opt(40_000_000, 10_000, 500_000_000)
+    max_file_mb: float = opt(50.0, 0.1, 2000)  # larger files are refused from their size, never read
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,8 @@ def _check_type(tp: Any, value: Any, path: tuple[str, ...]) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{_where(path)}: {value!r} should be a number")
+        if not math.isfinite(value):
+            raise ConfigError(f"{_where(path)}: {value!r} should be a finite number")
         return float(value)
     if tp is str:
         if not isinstance(value, str | int) or isinstance(value, bool):
@@ -198,6 +204,9 @@ def _build(cls: type, data: Any, path: tuple[str, ...]) -> Any:
     data = {({True: "on", False: "off"}.get(k, k) if isinstance(k, bool) else k): v for k, v in data.items()}
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    for k in data:
+        if not isinstance(k, str):  # `1: x` or `[a]: x` — not a key we could ever have
+            raise ConfigError(f"{_where(path + (str(k),))}: unknown key {k!r} (valid keys: {', '.join(fields)})")
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(f"{_where(path + (str(unknown[0]),))}: unknown key (valid keys: {', '.join(fields)})")
@@ -236,6 +245,16 @@ def _check_cross(cfg: Config) -> None:
     if r.votes_needed > r.votes_window:
         raise ConfigError(f"recognition -> votes_needed: {r.votes_needed} cannot exceed votes_window "
                           f"({r.votes_window})")
+    if 0 < cfg.detector.tile < MIN_TILE:
+        raise ConfigError(f"detector -> tile: {cfg.detector.tile} is too small (0 turns tiling off; "
+                          f"otherwise at least {MIN_TILE} pixels)")
+
+
+MIN_TILE = 128  # a tile smaller than the detector's own input only multiplies the work
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    return child == parent or parent in child.parents
 
 
 def mqtt_password(m: MqttConfig) -> str | None:
@@ -253,8 +272,27 @@ def mqtt_password(m: MqttConfig) -> str | None:
     return m.password
 
 
+def check_paths(cfg: Config) -> None:
+    """Folders and files named by the config that must be what they claim (gallery commands too)."""
+    gallery, state = Path(cfg.gallery.folder).resolve(), Path(cfg.state_dir).resolve()
+    if Path(cfg.gallery.folder).exists() and not Path(cfg.gallery.folder).is_dir():
+        raise ConfigError(f"gallery -> folder: {cfg.gallery.folder!r} is a file, not a folder")
+    if Path(cfg.state_dir).exists() and not Path(cfg.state_dir).is_dir():
+        raise ConfigError(f"state_dir: {cfg.state_dir!r} is a file, not a folder")
+    if _inside(state, gallery) or _inside(gallery, state):
+        raise ConfigError(f"state_dir: {cfg.state_dir!r} and gallery -> folder {cfg.gallery.folder!r} must be "
+                          f"separate folders, neither inside the other (the cache is private, the photos shared)")
+    log_file = cfg.events.log_file
+    if log_file is not None and (Path(log_file).is_dir() or log_file.endswith(os.sep)):
+        raise ConfigError(f"events -> log_file: {log_file!r} is a folder; give a file name inside it")
+    if log_file is not None and Path(log_file).parent.exists() and not Path(log_file).parent.is_dir():
+        raise ConfigError(f"events -> log_file: {log_file!r}: {str(Path(log_file).parent)!r} is not a folder")
+
+
 def check_files(cfg: Config) -> None:
-    """Files the daemon needs (checked by ``run`` and ``check-config``, not by gallery commands)."""
+    """Files the daemon needs (checked by ``run`` and ``check-config``, not by gallery commands),
+    including the model card, whose every field is validated here rather than at the first face."""
+    check_paths(cfg)
     if cfg.events.hook.command and not os.access(cfg.events.hook.command, os.X_OK):
         raise ConfigError(f"events -> hook -> command: {cfg.events.hook.command!r} is not an executable file")
     mqtt_password(cfg.events.mqtt)
@@ -262,6 +300,13 @@ def check_files(cfg: Config) -> None:
         raise ConfigError(f"model -> path: {cfg.model.path!r} does not exist")
     if cfg.camera.source == "replay" and not Path(cfg.camera.path).exists():
         raise ConfigError(f"camera -> path: {cfg.camera.path!r} does not exist (a folder of images or a video)")
+    from edge.card import load_card
+    from edge.errors import ModelFileError
+
+    try:
+        load_card(cfg.model.path or default_model_path())
+    except ModelFileError as exc:
+        raise ConfigError(f"model -> path: {exc}") from None
 
 
 def resolve(cfg: Config, base: Path) -> Config:
@@ -294,11 +339,36 @@ def parse_config(text: str, source: str = "<config>", base: Path | None = None) 
     return resolve(cfg, base or Path("."))
 
 
+def default_model_path() -> Path:
+    from edge.embedder import DEFAULT_MODEL
+
+    return Path(DEFAULT_MODEL)
+
+
+MAX_CONFIG_BYTES = 1_000_000
+
+
 def load_config(path: str | Path | None = None) -> Config:
-    """Load and validate ``path`` (default: ``$SIAMESE_EDGE_CONFIG`` or the repo's config.yaml)."""
+    """Load and validate ``path`` (default: ``$SIAMESE_EDGE_CONFIG`` or the repo's config.yaml).
+
+    Whatever the file holds, the only exception is :class:`ConfigError`."""
     path = Path(path or os.environ.get("SIAMESE_EDGE_CONFIG") or DEFAULT_CONFIG)
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.is_dir():
+            raise ConfigError(f"{path}: is a folder, not a config file")
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: {path.stat().st_size} bytes is too large for a config file")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from None
-    return parse_config(text, str(path), path.resolve().parent)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                          f"save it as UTF-8") from None
+    try:
+        return parse_config(text, str(path), path.resolve().parent)
+    except ConfigError:
+        raise
+    except (RecursionError, ValueError, TypeError) as exc:  # anything YAML lets through that we missed
+        raise ConfigError(f"{path}: cannot be read as a configuration ({type(exc).__name__}: {exc})") from None

@@ -12,25 +12,24 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import signal
 import threading
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from edge.camera import Camera, CameraError, make_camera
 from edge.camera.reconnect import ReconnectingCamera
 from edge.card import Decision
 from edge.config import Config, check_files, load_config
-from edge.decisions import Announcement, DecisionMaker
+from edge.decisions import DecisionMaker
 from edge.errors import ConfigError
 from edge.events import Event, EventBus, RateLimited, Sink
 from edge.events.log_sink import LogSink
 from edge.pipeline import Recognizer
 from edge.sdnotify import Notifier
+from edge.unknown_crops import UnknownCrops
 from gallery.quality import QualityPolicy
 from gallery.sync import Gallery
 from gallery.watch import GalleryWatcher
@@ -135,7 +134,11 @@ class Daemon:
         # need embedding): an interpreter must not be invoked from two threads, and one shared behind
         # a lock would stall the loop for every enrolled photo.
         self.gallery = Gallery(self.recognizer, cfg.gallery.folder, cfg.state_dir, policy, cfg.gallery.max_pixels,
-                               worker_factory=lambda: self._new_recognizer(cfg))
+                               worker_factory=lambda: self._new_recognizer(self.cfg),
+                               max_bytes=int(cfg.gallery.max_file_mb * 2**20), cancel=self.stop_event)
+        r = cfg.recognition
+        self.crops = UnknownCrops(Path(cfg.state_dir) / "unknown", r.unknown_crops_max,
+                                  r.unknown_crops_max_age_days * 86400)
         self.watcher = GalleryWatcher(self.gallery, self._gallery_changed, cfg.gallery.poll_interval_s)
         self.frames = LatestFrame(lossless=cfg.camera.source == "replay" and not cfg.camera.realtime)
         self.stats = Stats()
@@ -234,6 +237,9 @@ class Daemon:
             log.error("reload refused, keeping the running configuration: %s", exc)
             self.notifier.status(f"config reload refused: {exc}")
             return
+        except Exception as exc:  # noqa: BLE001 - a reload must never take the daemon down
+            log.error("reload refused, keeping the running configuration: %s: %s", type(exc).__name__, exc)
+            return
         for section in ("camera", "model", "detector"):
             if getattr(new, section) != getattr(self.cfg, section):
                 log.warning("%s settings changed: they take effect after a restart", section)
@@ -304,22 +310,12 @@ class Daemon:
         self.processed += 1
         for a in self.decisions.update(results, now):
             self.announced += 1
-            crop_path = self._save_crop(a) if a.kind == "unknown" and self.cfg.recognition.save_unknown_crops else None
+            crop_path = (self.crops.save(a.identified.crop, a.track_id)
+                         if a.kind == "unknown" and self.cfg.recognition.save_unknown_crops else None)
             self.bus.publish(self._event(a.kind, name=a.name, score=a.score, runner_up=a.runner_up,
                                          runner_up_score=a.runner_up_score, box=a.box, track_id=a.track_id,
                                          crop_path=crop_path))
             log.info("%s %s (score %.3f, track %d)", a.kind, a.name or "", a.score, a.track_id)
-
-    def _save_crop(self, a: Announcement) -> str:
-        folder = Path(self.cfg.state_dir) / "unknown"
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-track{a.track_id}.jpg"
-        ok, data = cv2.imencode(".jpg", cv2.cvtColor(a.identified.crop, cv2.COLOR_RGB2BGR))
-        if ok:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data.tobytes())
-        return str(path)
 
     def shutdown(self) -> None:
         self.stop_event.set()

@@ -2,12 +2,17 @@
 to 8-bit BGR, and every failure turned into an :class:`ImageError` that names the file.
 
 Why a header check: a 100-megapixel (or a crafted 60000×60000) file would take seconds and
-gigabytes to decode on a Pi. The dimensions are read from the PNG/JPEG/WebP/BMP/GIF header first
-and the file is refused above ``max_pixels`` without decoding it.
+gigabytes to decode on a Pi. The dimensions are read from the PNG/JPEG/WebP/BMP header first (for a
+JPEG, every segment is walked up to the frame header, however much EXIF, ICC or comment data comes
+before it) and the file is refused above ``max_pixels`` without decoding it. The file's size is
+checked before it is read at all (``max_bytes``), and a large JPEG can be decoded at 1/2, 1/4 or
+1/8 scale by libjpeg itself (``decode_pixels``): enrolment needs a face, not 40 megapixels.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 import struct
 from pathlib import Path
 
@@ -17,14 +22,15 @@ import numpy as np
 from edge.errors import ImageError
 
 DEFAULT_MAX_PIXELS = 40_000_000
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024  # larger than any camera JPEG; a 2 GB file is never read
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
 
 def image_size_from_header(data: bytes) -> tuple[str, int, int] | None:
     """Return ``(format, width, height)`` read from the header, or ``None`` if not a known image."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 26:
         w, h = struct.unpack(">II", data[16:24])
-        return "png", w, h
+        return ("png16" if data[24] == 16 else "png"), w, h
     if data[:2] == b"\xff\xd8":
         return _jpeg_size(data)
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 30:
@@ -59,8 +65,10 @@ def _jpeg_size(data: bytes) -> tuple[str, int, int] | None:
         if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
             h, w = struct.unpack(">HH", data[i + 5:i + 9])
             return "jpeg", w, h
+        if length < 2:
+            return None  # a segment that cannot be walked past: not a JPEG libjpeg would decode
         i += 2 + length
-    return "jpeg", 0, 0  # a JPEG whose frame header we could not find: let the decoder judge
+    return None  # no frame header before the end: truncated or crafted
 
 
 def to_bgr8(image: np.ndarray) -> np.ndarray:
@@ -78,21 +86,46 @@ def to_bgr8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Decode image bytes to 8-bit BGR, honouring EXIF orientation; raise :class:`ImageError`."""
+def _reduction(w: int, h: int, decode_pixels: int | None) -> int:
+    """The smallest libjpeg scale-down (1, 2, 4, 8) that brings ``w×h`` within ``decode_pixels``."""
+    if decode_pixels is None:
+        return 1
+    for factor in (1, 2, 4, 8):
+        if (w // factor) * (h // factor) <= decode_pixels:
+            return factor
+    return 8
+
+
+_REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS,
+                 decode_pixels: int | None = None) -> np.ndarray:
+    """Decode image bytes to 8-bit BGR, honouring EXIF orientation; raise :class:`ImageError`.
+
+    ``decode_pixels``: decode a larger JPEG at the 1/2, 1/4 or 1/8 scale that fits (memory and time
+    fall by the square of the factor); other formats are decoded at full size."""
     if not data:
         raise ImageError(f"{name}: empty file (0 bytes)")
-    header = image_size_from_header(data[:65536])
+    header = image_size_from_header(data)
     if header is None:
+        if data[:2] == b"\xff\xd8":
+            raise ImageError(f"{name}: JPEG data is corrupt or truncated (no frame header found)")
         raise ImageError(f"{name}: not a supported image (expected JPEG, PNG, WebP or BMP)")
     fmt, w, h = header
-    if w * h > max_pixels:
+    # a 16-bit PNG decodes to twice the memory of an 8-bit one before it is reduced to 8 bits
+    weight = 2 if fmt == "png16" else 1
+    if w * h * weight > max_pixels:
+        depth = " at 16 bits per sample" if weight == 2 else ""
         raise ImageError(
-            f"{name}: image is {w}×{h} = {w * h / 1e6:.1f} megapixels, above the limit of "
+            f"{name}: image is {w}×{h} = {w * h / 1e6:.1f} megapixels{depth}, above the limit of "
             f"{max_pixels / 1e6:.0f} megapixels (refused without decoding)"
         )
+    fmt = fmt.removesuffix("16")
     buf = np.frombuffer(data, dtype=np.uint8)
-    image = cv2.imdecode(buf, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    factor = _reduction(w, h, decode_pixels) if fmt == "jpeg" else 1
+    flags = _REDUCED[factor] if factor > 1 else cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+    image = cv2.imdecode(buf, flags)
     if image is None or image.size == 0:
         raise ImageError(f"{name}: {fmt.upper()} data is corrupt or truncated and could not be decoded")
     if image.shape[0] * image.shape[1] > max_pixels:
@@ -100,13 +133,30 @@ def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAULT_M
     return to_bgr8(image)
 
 
-def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Read an image file as 8-bit BGR; never modifies the file; raises :class:`ImageError`."""
+def read_bytes_limited(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """A file's bytes, after checking from its metadata that it is a regular file of at most
+    ``max_bytes`` (a 2 GB file named .jpg, a FIFO or a device is never read); :class:`ImageError`."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        # O_NONBLOCK: opening a FIFO named .jpg must not wait for a writer
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)), "rb") as f:
+            st = os.fstat(f.fileno())
+            if stat.S_ISDIR(st.st_mode):
+                raise ImageError(f"{path}: is a directory, not an image")
+            if not stat.S_ISREG(st.st_mode):
+                raise ImageError(f"{path}: not a regular file")
+            if st.st_size > max_bytes:
+                raise ImageError(f"{path}: file is {st.st_size / 2**20:.1f} MB, above the limit of "
+                                 f"{max_bytes / 2**20:.0f} MB (not read)")
+            os.set_blocking(f.fileno(), True)
+            return f.read(max_bytes + 1)[:max_bytes]
     except IsADirectoryError:
         raise ImageError(f"{path}: is a directory, not an image") from None
     except OSError as exc:
         raise ImageError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    return decode_image(data, str(path), max_pixels)
+
+
+def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = DEFAULT_MAX_BYTES,
+               decode_pixels: int | None = None) -> np.ndarray:
+    """Read an image file as 8-bit BGR; never modifies the file; raises :class:`ImageError`."""
+    return decode_image(read_bytes_limited(path, max_bytes), str(path), max_pixels, decode_pixels)

@@ -11,6 +11,8 @@ import logging
 import os
 import socket
 
+from edge.printable import printable
+
 log = logging.getLogger(__name__)
 
 
@@ -39,13 +41,14 @@ class Notifier:
             log.debug("sd_notify failed: %s", exc)
 
     def ready(self, status: str = "") -> None:
-        self.send("READY=1", *( [f"STATUS={status}"] if status else []))
+        self.send("READY=1", *([f"STATUS={printable(status)}"] if status else []))
 
     def watchdog(self) -> None:
         self.send("WATCHDOG=1")
 
     def status(self, text: str) -> None:
-        self.send(f"STATUS={text}")
+        # one line: a newline inside a message (a camera error, a file name) would add fields of its own
+        self.send(f"STATUS={printable(text)}")
 
     def stopping(self) -> None:
         self.send("STOPPING=1")

@@ -14,6 +14,18 @@ import sys
 from pathlib import Path
 
 from edge.errors import ConfigError
+from edge.printable import printable
+
+
+def _json(data: object) -> str:
+    """JSON for stdout: readable Unicode, but an undecodable file name (a surrogate escape) is
+    written as a ``\\udcxx`` escape instead of crashing a strict UTF-8 stdout."""
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return json.dumps(data, ensure_ascii=True, indent=2)
 
 
 def _defaults(args: argparse.Namespace) -> tuple[Path, Path]:
@@ -43,20 +55,19 @@ def cmd_sync(args: argparse.Namespace) -> int:
     matcher, report = gallery.sync(progress=not args.json and sys.stderr.isatty() or args.progress)
     people = report.people()
     if args.json:
-        print(json.dumps({"people": people, "embedded": report.embedded,
-                          "files": [f.__dict__ for f in report.files]}, ensure_ascii=False, indent=2))
+        print(_json({"people": people, "embedded": report.embedded, "files": [f.__dict__ for f in report.files]}))
     else:
         print(f"{len(matcher)} people enrolled from {sum(p['enrolled'] for p in people.values())} photos "
               f"({report.embedded} embedded now, the rest from cache)")
         for name, p in sorted(people.items()):
-            print(f"  {name}: {p['enrolled']} usable, {len(p['rejected'])} rejected")
+            print(f"  {printable(name)}: {p['enrolled']} usable, {len(p['rejected'])} rejected")
             for r in p["rejected"]:
-                print(f"    ✗ {Path(r['file']).name}: {r['reason']}")
+                print(f"    ✗ {printable(Path(r['file']).name)}: {r['reason']}")
             for w in p["warnings"]:
-                print(f"    ! {w}")
+                print(f"    ! {printable(w)}")
         for f in report.files:
             if f.person is None:
-                print(f"  skipped {f.path}: {f.reason}")
+                print(f"  skipped {printable(f.path)}: {f.reason}")
     return 0
 
 
@@ -64,10 +75,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     gallery = _open(args)
     _, report = gallery.sync()
     if args.json:
-        print(json.dumps([f.__dict__ for f in report.files], ensure_ascii=False, indent=2))
+        print(_json([f.__dict__ for f in report.files]))
     else:
         for f in report.files:
-            print(f"{f.state:9} {f.path}" + (f"  ({f.reason})" if f.reason else ""))
+            print(f"{f.state:9} {printable(f.path)}" + (f"  ({f.reason})" if f.reason else ""))
     return 0
 
 
@@ -80,21 +91,21 @@ def cmd_list(args: argparse.Namespace) -> int:
     for f in files:
         people[f.person] = people.get(f.person, 0) + 1
     if args.json:
-        print(json.dumps(people, ensure_ascii=False, indent=2))
+        print(_json(people))
     else:
         for name, n in sorted(people.items()):
-            print(f"{name}\t{n} photo{'s' if n != 1 else ''}")
+            print(f"{printable(name)}\t{n} photo{'s' if n != 1 else ''}")
     return 0
 
 
 def cmd_add(args: argparse.Namespace) -> int:
     from edge.imageio import read_image
-    from gallery.layout import GALLERY_SUFFIXES
+    from gallery.layout import GALLERY_SUFFIXES, person_folder
 
     folder, _ = _defaults(args)
-    if "/" in args.name or args.name.startswith(".") or not args.name.strip():
-        raise ConfigError(f"person name {args.name!r} cannot contain '/' or start with '.'")
-    target = folder / args.name.strip()
+    target = person_folder(folder, args.name)
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise ConfigError(f"{printable(target)} exists and is not a folder")
     target.mkdir(parents=True, exist_ok=True)
     failed = 0
     for image in args.images:
@@ -102,7 +113,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         try:
             read_image(src)  # refuse non-images before copying them in
         except Exception as exc:  # noqa: BLE001 - reported per file
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {printable(exc)}", file=sys.stderr)
             failed += 1
             continue
         suffix = src.suffix.lower() if src.suffix.lower() in GALLERY_SUFFIXES else ".jpg"
@@ -114,30 +125,40 @@ def cmd_add(args: argparse.Namespace) -> int:
         tmp = target / f".{dest.name}.part"
         shutil.copyfile(src, tmp)
         tmp.replace(dest)
-        print(f"added {dest}")
+        print(f"added {printable(dest)}")
     return 1 if failed else 0
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
+    """Delete one person's folder (and their seed-layout photos) — only ever a real, direct child of
+    the gallery, named exactly; a symlinked folder is refused rather than followed."""
+    from gallery.layout import flat_photos, person_folder
+
     folder, _ = _defaults(args)
-    target = folder / args.name
-    flat = [p for p in folder.glob(f"{args.name}.*") if p.is_file()]
-    if not target.is_dir() and not flat:
-        print(f"error: nobody called {args.name!r} in {folder}", file=sys.stderr)
+    if not folder.is_dir():
+        raise ConfigError(f"gallery folder {printable(folder)} does not exist (pass --gallery DIR)")
+    target = person_folder(folder, args.name)
+    name = target.name
+    if target.is_symlink():
+        raise ConfigError(f"{printable(target)} is a symlink: remove it yourself, nothing was deleted")
+    is_person = target.is_dir()
+    flat = flat_photos(folder, name)
+    if not is_person and not flat:
+        print(f"error: nobody called {printable(name)!r} in {printable(folder)}", file=sys.stderr)
         return 1
     if not args.yes:
         if not sys.stdin.isatty():
             print("error: refusing to delete photos without confirmation; pass --yes", file=sys.stderr)
             return 2
-        answer = input(f"Delete {target} and every photo of {args.name}? [y/N] ")
+        answer = input(f"Delete {printable(target)} and every photo of {printable(name)}? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing removed")
             return 1
-    if target.is_dir():
-        shutil.rmtree(target)
+    if is_person:
+        shutil.rmtree(target)  # never follows symlinks inside: only the links themselves go
     for p in flat:
         p.unlink()
-    print(f"removed {args.name}")
+    print(f"removed {printable(name)}")
     return 0
 
 

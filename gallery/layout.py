@@ -12,7 +12,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.errors import ConfigError
 from edge.imageio import IMAGE_SUFFIXES
+from edge.printable import has_control, printable
 
 GALLERY_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 TEMP_SUFFIXES = (".part", ".crdownload", ".tmp", ".swp", ".download")
@@ -41,6 +43,60 @@ def _display_name(raw: str) -> str:
     return raw.strip()
 
 
+def check_person_name(name: str) -> str:
+    """The name as a person folder may carry it, or :class:`ConfigError` saying why not.
+
+    One rule for every command that takes a name (``add``, ``remove``): a name must denote a direct
+    child of the gallery and nothing else — no ``..``, ``.``, empty name, path separator, hidden
+    name, or control character (which would forge log lines). Names are never used as patterns."""
+    clean = name.strip()
+    if not clean or clean in (".", "..") or "/" in clean or "\0" in clean or clean.startswith("."):
+        raise ConfigError(f"person name {printable(name)!r} is not allowed: it must be a plain folder name "
+                          f"(no '/', not empty, not starting with '.')")
+    if has_control(clean):
+        raise ConfigError(f"person name {printable(name)!r} contains a control character")
+    if not _name_ok(clean):
+        raise ConfigError(f"person name {printable(name)!r} is not valid UTF-8")
+    return clean
+
+
+def person_folder(gallery: str | Path, name: str) -> Path:
+    """``gallery/<name>`` after :func:`check_person_name`, proven to be a direct child of ``gallery``."""
+    root = Path(gallery)
+    target = root / check_person_name(name)
+    if target.parent.resolve() != root.resolve():
+        raise ConfigError(f"person name {printable(name)!r} does not name a folder inside {root}")
+    return target
+
+
+def flat_photos(gallery: str | Path, name: str) -> list[Path]:
+    """The seed-layout photos ``gallery/<name>.<jpg|png|…>`` of exactly this name (no pattern matching)."""
+    root = Path(gallery)
+    out = []
+    for entry in os.scandir(root):
+        path = Path(entry.path)
+        if (path.stem == name and path.suffix.lower() in GALLERY_SUFFIXES
+                and entry.is_file(follow_symlinks=False)):
+            out.append(path)
+    return sorted(out)
+
+
+def _unusable_entry(entry: os.DirEntry, path: Path, real_root: Path) -> str | None:
+    """Why a directory entry cannot be used at all (before looking at what it is), or ``None``."""
+    if not _name_ok(entry.name):
+        return "file name is not valid UTF-8"
+    if has_control(entry.name):
+        return "name contains a control character (rename it)"
+    if entry.is_symlink():
+        try:
+            os.stat(path)
+        except OSError:
+            return "broken symlink or a symlink loop (not followed)"
+        if not _inside(path, real_root):
+            return "symlink points outside the gallery (not followed)"
+    return None
+
+
 def scan(gallery: str | Path) -> tuple[list[GalleryFile], list[Skipped]]:
     """List gallery photos (sorted) and the entries skipped with a reason."""
     root = Path(gallery)
@@ -55,11 +111,9 @@ def scan(gallery: str | Path) -> tuple[list[GalleryFile], list[Skipped]]:
         if is_ignored(entry.name):
             continue
         path = Path(entry.path)
-        if not _name_ok(entry.name):
-            skipped.append(Skipped(path, "file name is not valid UTF-8"))
-            continue
-        if entry.is_symlink() and not _inside(path, real_root):
-            skipped.append(Skipped(path, "symlink points outside the gallery (not followed)"))
+        problem = _unusable_entry(entry, path, real_root)
+        if problem:
+            skipped.append(Skipped(path, problem))
             continue
         if entry.is_dir(follow_symlinks=False):
             _scan_person(path, real_root, files, skipped)
@@ -72,14 +126,19 @@ def scan(gallery: str | Path) -> tuple[list[GalleryFile], list[Skipped]]:
 
 def _scan_person(folder: Path, real_root: Path, files: list[GalleryFile], skipped: list[Skipped]) -> None:
     person = _display_name(folder.name)
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:  # e.g. copied in with umask 077: the service user may not list it
+        skipped.append(Skipped(folder, f"folder cannot be read ({exc.strerror}): make it readable by the "
+                                       f"service (chmod -R g+rX, or copy photos in as the gallery's group)"))
+        return
+    for entry in entries:
         path = Path(entry.path)
         if is_ignored(entry.name):
             continue
-        if not _name_ok(entry.name):
-            skipped.append(Skipped(path, "file name is not valid UTF-8"))
-        elif entry.is_symlink() and not _inside(path, real_root):
-            skipped.append(Skipped(path, "symlink points outside the gallery (not followed)"))
+        problem = _unusable_entry(entry, path, real_root)
+        if problem:
+            skipped.append(Skipped(path, problem))
         elif entry.is_dir(follow_symlinks=False):
             skipped.append(Skipped(path, "folders nested deeper than one level are ignored"))
         elif entry.is_file() and path.suffix.lower() in GALLERY_SUFFIXES:
@@ -100,5 +159,5 @@ def _inside(path: Path, real_root: Path) -> bool:
     try:
         path.resolve().relative_to(real_root)
         return True
-    except (ValueError, OSError):
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop (Python 3.11)
         return False

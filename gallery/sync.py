@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from edge.errors import ImageError
-from edge.imageio import DEFAULT_MAX_PIXELS, decode_image
+from edge.errors import ImageError, SiameseEdgeError
+from edge.imageio import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image, read_bytes_limited
 from edge.matcher import Matcher
 from edge.pipeline import Recognizer
 from edge.runtime import trim_heap
@@ -25,6 +26,14 @@ from gallery.quality import QualityPolicy, choose_face
 from gallery.store import Result, Store
 
 log = logging.getLogger(__name__)
+
+# enrolment decodes a larger JPEG at the libjpeg scale (1/2, 1/4, 1/8) that fits this: a portrait's
+# face stays hundreds of pixels wide, and a 39-megapixel photo costs a tenth of the memory
+ENROLL_DECODE_PIXELS = 8_000_000
+
+
+class SyncInterrupted(SiameseEdgeError):
+    """The sync was asked to stop (the daemon is shutting down) before it finished."""
 
 
 @dataclass(frozen=True)
@@ -67,13 +76,15 @@ class Gallery:
 
     def __init__(self, recognizer: Recognizer, folder: str | Path, state_dir: str | Path | None = None,
                  policy: QualityPolicy | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 worker_factory: Callable[[], Recognizer] | None = None) -> None:
+                 worker_factory: Callable[[], Recognizer] | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+                 cancel: threading.Event | None = None) -> None:
         """``recognizer`` supplies the model id, card and decision rule (plain data, safe from any
         thread). Photos are detected and embedded with ``recognizer`` itself, or, when
         ``worker_factory`` is given (the daemon, whose loop owns ``recognizer``'s interpreters), with
         a private recognizer built for the first photo that needs embedding and released when the
         sync ends — TFLite interpreters must not be shared between threads, and a second set kept
-        for the rare enrollment would cost the device ~20 MB for nothing."""
+        for the rare enrollment would cost the device memory for nothing. ``cancel`` (the daemon's
+        stop event) ends a long sync between two photos with :class:`SyncInterrupted`."""
         self.recognizer = recognizer
         self.worker_factory = worker_factory
         self._worker: Recognizer | None = None
@@ -81,25 +92,33 @@ class Gallery:
         self.store = Store(state_dir)
         self.policy = policy or QualityPolicy()
         self.max_pixels = max_pixels
+        self.max_bytes = max_bytes
+        self.cancel = cancel or threading.Event()
         self.last_report = SyncReport()
 
     def sync(self, progress: bool = False) -> tuple[Matcher, SyncReport]:
         """Bring the cache up to date with the folder and build a matcher from it."""
         files, skipped = scan(self.folder)
+        self.store.refresh()
         report = SyncReport([FileStatus(None, str(s.path), "rejected", s.reason) for s in skipped])
         names: list[str] = []
         embeddings: list[np.ndarray] = []
         model_id = self.recognizer.embedder.id
-        for gf in tqdm(files, desc="enrolling", unit="photo", disable=not progress, leave=False):
-            status, emb = self._one(gf.person, gf.path, model_id, report)
-            report.files.append(status)
-            if emb is not None:
-                names.append(gf.person)
-                embeddings.append(emb)
-        if self._worker is not None:
-            self._worker = None  # frees the private interpreters …
-            gc.collect()
-            trim_heap()  # … and gives their memory back to the OS
+        try:
+            for gf in tqdm(files, desc="enrolling", unit="photo", disable=not progress, leave=False):
+                if self.cancel.is_set():
+                    raise SyncInterrupted(f"gallery sync stopped after {len(report.files) - len(skipped)} of "
+                                          f"{len(files)} photos")
+                status, emb = self._one(gf.person, gf.path, model_id, report)
+                report.files.append(status)
+                if emb is not None:
+                    names.append(gf.person)
+                    embeddings.append(emb)
+        finally:
+            if self._worker is not None:
+                self._worker = None  # frees the private interpreters …
+                gc.collect()
+                trim_heap()  # … and gives their memory back to the OS
         self.store.forget_missing({str(f.path) for f in files})
         dim = self.recognizer.embedder.card.embedding_size
         matrix = np.stack(embeddings) if embeddings else np.zeros((0, dim), np.float32)
@@ -107,20 +126,32 @@ class Gallery:
         return self.recognizer.make_matcher(names, matrix), report
 
     def _one(self, person: str, path: Path, model_id: str, report: SyncReport) -> tuple[FileStatus, np.ndarray | None]:
+        def rejected(reason: str) -> tuple[FileStatus, None]:
+            return FileStatus(person, str(path), "rejected", reason), None
+
         try:
             st = path.stat()
+        except OSError as exc:
+            return rejected(f"cannot be read ({exc.strerror or exc})")
+        if st.st_size > self.max_bytes:  # refused from its size alone: never read, never hashed
+            return rejected(f"file is {st.st_size / 2**20:.1f} MB, above the limit of "
+                            f"{self.max_bytes / 2**20:.0f} MB (gallery.max_file_mb)")
+        try:
             sha = self.store.cached_hash(path, st.st_size, st.st_mtime_ns)
             data = None
             if sha is None:
-                data = path.read_bytes()
+                data = read_bytes_limited(path, self.max_bytes)
                 sha = hashlib.sha256(data).hexdigest()
                 self.store.remember_hash(path, st.st_size, st.st_mtime_ns, sha)
-        except OSError as exc:
-            return FileStatus(person, str(path), "rejected", f"cannot be read ({exc.strerror or exc})"), None
-        result = self.store.get(sha, model_id)
+            result = self.store.get(sha, model_id, self.recognizer.embedder.card.embedding_size)
+            if result is None and data is None:
+                data = read_bytes_limited(path, self.max_bytes)
+        except ImageError as exc:
+            return rejected(str(exc).removeprefix(f"{path}: "))
         if result is None:
-            if data is None:
-                data = path.read_bytes()
+            assert data is not None
+            if report.embedded == 0:
+                log.info("enrolling new or changed photos in %s", self.folder)
             result = self.enroll_bytes(data, str(path))
             self.store.put(sha, model_id, result)
             report.embedded += 1
@@ -129,7 +160,7 @@ class Gallery:
     def enroll_bytes(self, data: bytes, name: str) -> Result:
         """Decode → detect → quality gates → align → embed one photo."""
         try:
-            image = decode_image(data, name, self.max_pixels)
+            image = decode_image(data, name, self.max_pixels, decode_pixels=ENROLL_DECODE_PIXELS)
         except ImageError as exc:
             return Result("rejected", str(exc).removeprefix(f"{name}: "), "", None)
         worker = self._embedding_recognizer()

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge.matcher import Matcher
-from gallery.sync import Gallery, SyncReport
+from edge.printable import printable
+from gallery.sync import Gallery, SyncInterrupted, SyncReport
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +89,22 @@ class GalleryWatcher:
         self._thread.start()
         return self
 
-    def sync_now(self) -> SyncReport:
-        """Sync immediately on the caller's thread and publish the result."""
-        snap = snapshot(self.gallery.folder)
-        matcher, report = self.gallery.sync()
+    def sync_now(self) -> SyncReport | None:
+        """Sync immediately on the caller's thread and publish the result (``None`` if it failed)."""
+        return self._sync(snapshot(self.gallery.folder))
+
+    def _sync(self, snap: Snapshot) -> SyncReport | None:
+        """One sync. Whatever a user dropped in, this returns: a failure is logged once and retried
+        when the folder changes again (or on SIGHUP), never in a loop."""
+        try:
+            matcher, report = self.gallery.sync()
+        except SyncInterrupted as exc:
+            log.info("%s: stopping", exc)
+            return None
+        except (OSError, ValueError) as exc:  # e.g. the gallery folder itself made unreadable
+            self._synced = snap
+            log.error("gallery sync failed: %s (retrying when the folder changes)", printable(exc))
+            return None
         self._synced = snap
         self.syncs += 1
         self.on_update(matcher, report)
@@ -120,14 +133,13 @@ class GalleryWatcher:
                     current = later
                 if self._stop.is_set():
                     break
-                matcher, report = self.gallery.sync()
-                self._synced = current
-                self.syncs += 1
-                log.info("gallery changed: %d people from %d photos", len(matcher),
-                         sum(1 for f in report.files if f.state == "enrolled"))
-                self.on_update(matcher, report)
+                report = self._sync(current)
+                if report is not None:
+                    log.info("gallery changed: %d people from %d photos", len({f.person for f in report.files
+                             if f.state == "enrolled"}), sum(1 for f in report.files if f.state == "enrolled"))
             except Exception:  # noqa: BLE001 - the watcher must survive anything a user drops in
-                log.exception("gallery sync failed; will retry")
+                self._synced = current
+                log.exception("gallery sync failed; retrying when the folder changes")
 
     def stop(self) -> None:
         self._stop.set()

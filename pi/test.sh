@@ -102,7 +102,7 @@ expect_stat() {  # path, "owner:group mode"
     [ "$got" = "$2" ] || fail "$1 is $got, expected $2"
 }
 expect_stat /etc/siamese-edge/config.yaml "root:root 644"
-expect_stat /var/lib/siamese-edge/gallery "siamese-edge:siamese-edge 2775"
+expect_stat /var/lib/siamese-edge/gallery "siamese-edge:siamese-edge 2770"
 expect_stat /var/lib/siamese-edge/state "siamese-edge:siamese-edge 700"
 expect_stat /opt/siamese-edge "root:root 755"
 grep -q '^  source: opencv ' "$ROOT/etc/siamese-edge/config.yaml" || fail "config camera.source is not opencv without picamera2"

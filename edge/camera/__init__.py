@@ -37,7 +37,14 @@ def make_camera(cfg: CameraConfig) -> Camera:
 
         return ReplayCamera(cfg.path, fps=cfg.fps, loop=cfg.loop, realtime=cfg.realtime)
     if cfg.source == "opencv":
+        from pathlib import Path
+
         from edge.camera.opencv import OpenCVCamera
+        from edge.camera.replay import ReplayCamera
+
+        if Path(cfg.device).is_file():  # a recording: play it at its own rate and end, like a replay
+            return ReplayCamera(cfg.device, fps=None, loop=cfg.loop, name=f"opencv:{cfg.device}",
+                                fallback_fps=cfg.fps)
 
         return OpenCVCamera(cfg.device, cfg.width, cfg.height, cfg.fps)
     from edge.camera.picam import PiCamera

@@ -1,10 +1,15 @@
 """Replay a folder of images (name order) or a video file at a fixed frame rate.
 
 The embedded default for ``make demo``, tests and benchmarks: deterministic and needs no hardware.
+A video file also plays through here when it is given as the ``opencv`` camera's device: at its own
+frame rate, ending at its end (or looping), instead of racing through and "reconnecting" forever.
+A frame that cannot be read is skipped with a warning: one bad file in a recording never stops or
+restarts the replay.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -14,19 +19,27 @@ import numpy as np
 from edge.camera import CameraError
 from edge.errors import ImageError
 from edge.imageio import IMAGE_SUFFIXES, read_image
+from edge.printable import printable
+
+log = logging.getLogger(__name__)
 
 
 class ReplayCamera:
-    def __init__(self, path: str | Path, fps: float = 10.0, loop: bool = False, realtime: bool = True) -> None:
+    def __init__(self, path: str | Path, fps: float | None = 10.0, loop: bool = False, realtime: bool = True,
+                 name: str | None = None, fallback_fps: float = 10.0) -> None:
+        """``fps=None``: a video plays at the rate its file declares (``fallback_fps`` if none)."""
         self.path = Path(path)
-        self.name = f"replay:{self.path.name}"
-        self.period = 1.0 / fps
+        self.name = name or f"replay:{self.path.name}"
+        self.fps = fps
+        self.fallback_fps = fallback_fps
+        self.period = 1.0 / (fps or fallback_fps)
         self.loop = loop
         self.realtime = realtime
         self._frames: list[Path] = []
         self._video: cv2.VideoCapture | None = None
         self._i = 0
         self._next_t = 0.0
+        self._bad: set[Path] = set()
 
     def open(self) -> None:
         if self.path.is_dir():
@@ -37,6 +50,9 @@ class ReplayCamera:
             self._video = cv2.VideoCapture(str(self.path))
             if not self._video.isOpened():
                 raise CameraError(f"replay file {self.path} cannot be opened as a video")
+            if self.fps is None:
+                own = self._video.get(cv2.CAP_PROP_FPS)
+                self.period = 1.0 / (own if 0.1 <= own <= 240 else self.fallback_fps)
         else:
             raise CameraError(f"replay source {self.path} does not exist")
         self._i = 0
@@ -58,16 +74,20 @@ class ReplayCamera:
                 self._video.set(cv2.CAP_PROP_POS_FRAMES, 0)
                 ok, frame = self._video.read()
             return frame if ok else None
-        if self._i >= len(self._frames):
-            if not self.loop:
-                return None
-            self._i = 0
-        path = self._frames[self._i]
-        self._i += 1
-        try:
-            return read_image(path)
-        except ImageError as exc:
-            raise CameraError(str(exc)) from None
+        for _ in range(len(self._frames) + 1):
+            if self._i >= len(self._frames):
+                if not self.loop:
+                    return None
+                self._i = 0
+            path = self._frames[self._i]
+            self._i += 1
+            try:
+                return read_image(path)
+            except ImageError as exc:
+                if path not in self._bad:
+                    self._bad.add(path)
+                    log.warning("replay frame skipped: %s", printable(exc))
+        raise CameraError(f"replay folder {self.path}: no frame can be read")
 
     def close(self) -> None:
         if self._video is not None:

@@ -1,0 +1,643 @@
+"""Hostile and clumsy input (issue 11): nothing a user owns is lost, and no file, config or hook can
+crash, hang or bloat the daemon. Every case is built here (sparse files and crafted headers, nothing
+big committed) and checked the way a user meets it: the real ``siamese-edge`` command or daemon,
+its message and exit code, and every photo and a sentinel file beside the gallery byte-identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import sqlite3
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+
+MEMORY_MAX_MB = 400  # the unit's MemoryMax
+UNPRIVILEGED = 65534  # nobody: root reads every file, so permission cases run the program as this user
+
+
+def se_env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO), "PYTHONIOENCODING": "utf-8:strict", **extra}
+
+
+def se(*args: str, user: int | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``siamese-edge ARGS`` as a user would run it (stdout strict UTF-8, like a C.UTF-8 terminal)."""
+    return subprocess.run([sys.executable, "-m", "edge.cli", *args], env=se_env(), capture_output=True,
+                          text=True, timeout=timeout, user=user, errors="surrogateescape")
+
+
+def tree_digest(root: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
+    """sha256 of every regular file under ``root`` (symlinks recorded by target, not followed)."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if os.path.join(dirpath, d) not in skip]
+        for name in filenames:
+            p = os.path.join(dirpath, name)
+            if os.path.islink(p):
+                out[p] = "link:" + os.readlink(p)
+            elif os.path.getsize(p) > 100 * 2**20:
+                out[p] = f"size:{os.path.getsize(p)}"  # the sparse 2 GiB file: its size and mtime
+                out[p] += f":{os.stat(p).st_mtime_ns}"
+            else:
+                out[p] = hashlib.sha256(Path(p).read_bytes()).hexdigest()
+    return out
+
+
+def open_base() -> Path:
+    """A folder every user may enter (pytest's tmp_path is 0700 root): for runs as the service user."""
+    base = Path(tempfile.mkdtemp(prefix="se-hostile-"))
+    base.chmod(0o755)
+    return base
+
+
+def service_user() -> int | None:
+    return UNPRIVILEGED if os.geteuid() == 0 else None
+
+
+def give_to_service_user(*paths: Path) -> None:
+    if os.geteuid() == 0:
+        for p in paths:
+            os.chown(p, UNPRIVILEGED, UNPRIVILEGED)
+
+
+def frame_of(photo: Path | None, size: tuple[int, int] = (480, 640)) -> np.ndarray:
+    canvas = np.full((*size, 3), 70, np.uint8)
+    if photo is not None:
+        canvas[100:350, 200:450] = cv2.imread(str(photo))
+    return canvas
+
+
+def crafted_bomb_jpeg(width: int = 20000, height: int = 20000) -> bytes:
+    """A JPEG that claims ``width``×``height`` with its frame header after two 60 KB comment segments
+    (as big EXIF/ICC blocks put it in ordinary camera photos): past the first 64 KiB."""
+    comment = b"\xff\xfe" + struct.pack(">H", 60002) + bytes(60000)
+    sof = b"\xff\xc0" + struct.pack(">HBHHB", 17, 8, height, width, 3) + bytes([1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1])
+    return b"\xff\xd8" + comment + comment + sof + b"\xff\xd9"
+
+
+def start_daemon(config: Path, user: int | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(config)], env=se_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, user=user,
+                            errors="surrogateescape")
+
+
+class PeakRss:
+    """Samples a process's VmHWM (its peak resident memory, kept by the kernel) until it exits."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_kb = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                text = Path(f"/proc/{self.pid}/status").read_text()
+            except OSError:
+                return
+            for line in text.splitlines():
+                if line.startswith("VmHWM:"):
+                    self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+            if "State:\tZ" in text:
+                return
+            time.sleep(0.02)
+
+    def mb(self) -> float:
+        self._thread.join(5)
+        return self.peak_kb / 1024
+
+
+# --------------------------------------------------------------------------- one hostile gallery, one run
+
+
+@pytest.fixture(scope="module")
+def hostile(shared_lfw):
+    """A gallery holding every hostile entry at once, a replay with a corrupt frame in it, and one
+    real daemon run over both (as the unprivileged service user when the tests run as root)."""
+    base = open_base()
+    gallery, state = base / "gallery", base / "state"
+    powell = sorted((shared_lfw / "Colin_Powell").glob("*.jpg"))
+    (gallery / "Colin Powell").mkdir(parents=True)
+    for p in powell[:3]:
+        shutil.copy(p, gallery / "Colin Powell")
+    loop = gallery / "Loop"  # item 2: a.jpg → b.jpg → a.jpg
+    loop.mkdir()
+    os.symlink("b.jpg", loop / "a.jpg")
+    os.symlink("a.jpg", loop / "b.jpg")
+    private = gallery / "Private"  # item 3: copied in with umask 077 by another user
+    private.mkdir()
+    shutil.copy(powell[4], private / "p.jpg")
+    private.chmod(0o700 if os.geteuid() == 0 else 0o000)
+    huge = gallery / "Huge"  # item 6: a 2 GiB file named .jpg (sparse: costs no disk)
+    huge.mkdir()
+    with open(huge / "huge.jpg", "wb") as f:
+        f.truncate(2 * 2**30)
+    bomb = gallery / "Bomb"  # item 7: 400 MP claimed after 120 KB of comments
+    bomb.mkdir()
+    (bomb / "bomb.jpg").write_bytes(crafted_bomb_jpeg())
+    big = gallery / "Tony Blair"  # item 7: a legal 39 MP JPEG, the face scaled up inside it
+    big.mkdir()
+    canvas = np.full((5400, 7200, 3), 120, np.uint8)
+    face = cv2.resize(cv2.imread(str(sorted((shared_lfw / "Tony_Blair").glob("*.jpg"))[0])), (1500, 1500))
+    canvas[1500:3000, 2800:4300] = face
+    cv2.imwrite(str(big / "big.jpg"), canvas, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    forged = gallery / "Bob\nINFO edge.daemon: recognized Mallory (score 0.999, track 9)"  # item 13
+    forged.mkdir()
+    shutil.copy(powell[5], forged / "1.jpg")
+    (gallery / "Esc\x1b[2J").mkdir()
+    shutil.copy(powell[6], gallery / "Esc\x1b[2J" / "1.jpg")
+    (gallery / "Latin").mkdir()
+    shutil.copy(powell[7], os.path.join(bytes(gallery / "Latin"), b"caf\xe9.jpg"))  # not UTF-8
+    sentinel = base / "sentinel.txt"
+    sentinel.write_text("not the software's to touch\n")
+    replay = base / "replay"  # item 10: one corrupt frame, then Powell
+    replay.mkdir()
+    for i in range(6):
+        cv2.imwrite(str(replay / f"{i:03d}.png"), frame_of(None))
+    (replay / "006.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
+    for i in range(7, 25):
+        cv2.imwrite(str(replay / f"{i:03d}.png"), frame_of(powell[12]))
+    state.mkdir()
+    give_to_service_user(state)
+    config = base / "config.yaml"
+    config.write_text(f"""
+device_name: hostile
+camera: {{source: replay, path: {replay}, fps: 20, realtime: false}}
+detector: {{model: full}}
+recognition: {{votes_needed: 2, votes_window: 5, unknown_after_frames: 5}}
+gallery: {{folder: {gallery}}}
+state_dir: {state}
+""")
+    before = tree_digest(base, skip=(str(state),))
+    proc = start_daemon(config, user=service_user())
+    rss = PeakRss(proc.pid)
+    try:
+        out, err = proc.communicate(timeout=240)
+    finally:
+        proc.kill()
+    status = se("gallery", "status", "--json", "--gallery", str(gallery), "--state", str(state),
+                user=service_user())
+    status_plain = se("gallery", "status", "--gallery", str(gallery), "--state", str(state), user=service_user())
+    yield {"base": base, "gallery": gallery, "rc": proc.returncode, "out": out, "err": err, "rss_mb": rss.mb(),
+           "status": status, "status_plain": status_plain, "before": before, "state": state}
+    private.chmod(0o755)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def rejected(hostile, fragment: str) -> str:
+    files = json.loads(hostile["status"].stdout)
+    hits = [f["reason"] for f in files if fragment in f["path"] and f["state"] == "rejected"]
+    assert hits, f"{fragment} not rejected: {files}"
+    return hits[0]
+
+
+def test_the_hostile_run_ends_normally_and_touches_nothing(hostile):
+    assert hostile["rc"] == 0, hostile["err"][-2000:]
+    assert "Traceback" not in hostile["err"]
+    assert "recognized Colin Powell" in hostile["err"]
+    assert tree_digest(hostile["base"], skip=(str(hostile["state"]),)) == hostile["before"]
+
+
+def test_2_a_symlink_loop_is_reported_once_not_in_a_loop(hostile):
+    assert rejected(hostile, "Loop/a.jpg") == "broken symlink or a symlink loop (not followed)"
+    assert hostile["err"].count("Loop/a.jpg: not used: broken symlink or a symlink loop") == 1
+
+
+def test_3_an_unreadable_person_folder_is_reported_and_the_daemon_runs(hostile):
+    assert "folder cannot be read (Permission denied)" in rejected(hostile, "Private")
+    assert "running: camera" in hostile["err"]
+
+
+def test_6_a_2_gib_file_is_refused_from_its_size(hostile):
+    assert rejected(hostile, "Huge/huge.jpg") == ("file is 2048.0 MB, above the limit of 50 MB "
+                                                  "(gallery.max_file_mb)")
+
+
+def test_7_a_crafted_bomb_is_refused_and_a_39_mp_photo_enrolls_within_memory_max(hostile):
+    assert "20000×20000 = 400.0 megapixels" in rejected(hostile, "Bomb/bomb.jpg")
+    files = json.loads(hostile["status"].stdout)
+    assert [f["state"] for f in files if f["path"].endswith("Tony Blair/big.jpg")] == ["enrolled"]
+    assert 0 < hostile["rss_mb"] < MEMORY_MAX_MB, hostile["rss_mb"]
+    print(f"daemon peak RSS enrolling the 39 MP JPEG, the bomb and a 2 GiB file: {hostile['rss_mb']:.1f} MB")
+
+
+def test_10_a_corrupt_replay_frame_is_skipped_and_the_replay_ends(hostile):
+    assert hostile["err"].count("replay frame skipped") == 1
+    assert "006.png" in hostile["err"]
+    assert '"type": "camera_lost"' not in hostile["out"]
+    assert "camera stream ended" in hostile["err"]  # frames after the bad one were analysed, then it ended
+
+
+def test_13_names_cannot_forge_log_lines_or_drive_the_terminal(hostile):
+    err_lines = hostile["err"].splitlines()
+    assert not any(line.startswith("INFO edge.daemon: recognized Mallory") for line in err_lines)
+    assert "\x1b" not in hostile["err"] and "\x1b" not in hostile["status_plain"].stdout
+    assert "Esc\\x1b[2J" in hostile["status_plain"].stdout
+    assert "Bob\\nINFO edge.daemon" in hostile["status_plain"].stdout
+    assert hostile["status"].returncode == 0 and hostile["status_plain"].returncode == 0
+    assert "caf\\xe9.jpg" in hostile["status_plain"].stdout  # not UTF-8: shown escaped, no crash
+    assert "file name is not valid UTF-8" in hostile["status_plain"].stdout
+
+
+# --------------------------------------------------------------------------- 1: gallery remove
+
+
+@pytest.mark.parametrize("name", ["..", "../victim", ".", "", "*", "Bob/../..", "/etc", "Bob\nEve"])
+def test_1_remove_deletes_only_a_real_direct_child(tmp_path, name):
+    parent = tmp_path / "parent"
+    gallery = parent / "gal"
+    (gallery / "Bob").mkdir(parents=True)
+    (gallery / "Bob" / "1.jpg").write_bytes(b"bob")
+    (gallery / "Flat.jpg").write_bytes(b"flat")
+    (parent / "victim").mkdir()
+    (parent / "victim" / "keep.txt").write_text("sibling")
+    (parent / "sentinel.txt").write_text("beside the gallery")
+    before = tree_digest(parent)
+    r = se("gallery", "remove", name, "--yes", "--gallery", str(gallery), "--state", str(tmp_path / "st"))
+    assert r.returncode in (1, 2), r
+    assert "error:" in r.stderr and "Traceback" not in r.stderr
+    assert tree_digest(parent) == before
+
+
+def test_1_remove_of_a_person_takes_only_that_person(tmp_path):
+    gallery = tmp_path / "gal"
+    for person in ("Bob", "Bobby"):
+        (gallery / person).mkdir(parents=True)
+        (gallery / person / "1.jpg").write_bytes(person.encode())
+    (gallery / "Bob.jpg").write_bytes(b"flat bob")
+    (gallery / "Bob.txt").write_text("not a photo")
+    (tmp_path / "sentinel.txt").write_text("x")
+    r = se("gallery", "remove", "Bob", "--yes", "--gallery", str(gallery), "--state", str(tmp_path / "st"))
+    assert r.returncode == 0 and "removed Bob" in r.stdout
+    assert sorted(p.name for p in gallery.iterdir()) == ["Bob.txt", "Bobby"]
+    assert (tmp_path / "sentinel.txt").read_text() == "x"
+
+
+def test_1_remove_refuses_a_symlinked_person_folder(tmp_path):
+    gallery = tmp_path / "gal"
+    gallery.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "keep.jpg").write_bytes(b"keep")
+    os.symlink(tmp_path / "elsewhere", gallery / "Link")
+    r = se("gallery", "remove", "Link", "--yes", "--gallery", str(gallery), "--state", str(tmp_path / "st"))
+    assert r.returncode == 2 and "is a symlink" in r.stderr
+    assert (tmp_path / "elsewhere" / "keep.jpg").read_bytes() == b"keep" and (gallery / "Link").is_symlink()
+
+
+# --------------------------------------------------------------------------- 4: a damaged cache
+
+
+@pytest.fixture
+def small_gallery(shared_lfw, tmp_path):
+    gallery = tmp_path / "gallery"
+    for person in ("Colin_Powell", "Tony_Blair", "Laura_Bush", "Hugo_Chavez"):
+        (gallery / person).mkdir(parents=True)
+        for p in sorted((shared_lfw / person).glob("*.jpg"))[:4]:
+            shutil.copy(p, gallery / person)
+    (tmp_path / "sentinel.txt").write_text("beside")
+    return gallery
+
+
+def sync_json(gallery: Path, state: Path) -> tuple[subprocess.CompletedProcess, dict]:
+    r = se("gallery", "sync", "--json", "--gallery", str(gallery), "--state", str(state))
+    return r, (json.loads(r.stdout) if r.returncode == 0 else {})
+
+
+def test_4_a_cache_damaged_in_the_middle_is_set_aside_and_rebuilt(small_gallery, tmp_path):
+    state = tmp_path / "state"
+    r, first = sync_json(small_gallery, state)
+    assert r.returncode == 0 and first["embedded"] == 16
+    before = tree_digest(tmp_path, skip=(str(state),))
+    db = state / "gallery.sqlite3"
+    size = db.stat().st_size
+    assert size >= 4 * 4096, size  # several pages: the damage lands in the middle, not the header
+    with open(db, "r+b") as f:
+        f.seek(4096 * (size // 4096 // 2))
+        f.write(random.Random(4).randbytes(4096))
+    r, again = sync_json(small_gallery, state)
+    assert r.returncode == 0, r.stderr
+    assert "is damaged" in r.stderr and "moved to gallery.sqlite3.corrupt and rebuilt" in r.stderr
+    assert again["embedded"] == 16 and sum(p["enrolled"] for p in again["people"].values()) == 16
+    r, third = sync_json(small_gallery, state)
+    assert third["embedded"] == 0 and "damaged" not in r.stderr  # the rebuilt cache is used again
+    assert tree_digest(tmp_path, skip=(str(state),)) == before
+
+
+def test_4_a_row_with_a_wrong_size_embedding_is_recomputed(small_gallery, tmp_path):
+    state = tmp_path / "state"
+    sync_json(small_gallery, state)
+    with sqlite3.connect(state / "gallery.sqlite3") as con:
+        con.execute("UPDATE results SET embedding = x'00112233' WHERE rowid = (SELECT min(rowid) FROM results "
+                    "WHERE state = 'enrolled')")
+    r, again = sync_json(small_gallery, state)
+    assert r.returncode == 0 and again["embedded"] == 1, r.stderr
+
+
+# --------------------------------------------------------------------------- 5: a full disk
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 2 MB tmpfs filled to the last byte (needs root to mount; CI runs as root)."""
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
+    try:
+        (mnt / "state").mkdir()
+        with open(mnt / "filler", "wb") as f:
+            try:
+                while True:
+                    f.write(bytes(65536))
+                    f.flush()
+            except OSError:
+                pass
+        with open(mnt / "filler2", "wb") as f:
+            try:
+                while True:
+                    f.write(b"x")
+                    f.flush()
+            except OSError:
+                pass
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_5_a_full_disk_is_logged_once_recognition_goes_on_and_writes_resume(shared_lfw, tmp_path, full_disk):
+    powell = sorted((shared_lfw / "Colin_Powell").glob("*.jpg"))
+    stranger = sorted((shared_lfw / "Serena_Williams").glob("*.jpg"))[2]
+    gallery = tmp_path / "gallery" / "Colin Powell"
+    gallery.mkdir(parents=True)
+    for p in powell[:3]:
+        shutil.copy(p, gallery)
+    replay = tmp_path / "replay"
+    replay.mkdir()
+    frames = [powell[12]] * 8 + [None] * 6 + [stranger] * 10 + [None] * 6
+    for i, photo in enumerate(frames):
+        cv2.imwrite(str(replay / f"{i:03d}.png"), frame_of(photo))
+    config = tmp_path / "config.yaml"
+    config.write_text(f"""
+device_name: full
+camera: {{source: replay, path: {replay}, fps: 15, loop: true}}
+detector: {{model: full}}
+recognition: {{votes_needed: 2, unknown_after_frames: 4, cooldown_s: 0, track_timeout_s: 0.2,
+              save_unknown_crops: true}}
+gallery: {{folder: {tmp_path / 'gallery'}}}
+state_dir: {full_disk / 'state'}
+""")
+    proc = start_daemon(config)
+    try:
+        seen = wait_for_lines(proc, "unknown-face crop not saved")
+        assert any("gallery cache" in line and "cannot be written" in line for line in seen)
+        (full_disk / "filler").unlink()  # space comes back
+        seen += wait_for_lines(proc, "unknown-face crops are being saved again")
+        assert proc.poll() is None  # still running
+        assert sum("unknown-face crop not saved" in line for line in seen) == 1
+        assert "recognized Colin Powell" in "".join(seen)
+        assert list((full_disk / "state" / "unknown").glob("*-track*.jpg"))
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and "Traceback" not in err
+    assert '"type": "unknown"' in out
+
+
+def wait_for_lines(proc: subprocess.Popen, text: str, timeout: float = 90) -> list[str]:
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line and proc.poll() is not None:
+            break
+        lines.append(line)
+        if text in line:
+            return lines
+    raise AssertionError(f"{text!r} not seen; last lines: {lines[-8:]}")
+
+
+# --------------------------------------------------------------------------- 8, 9: configs
+
+
+def base_config(tmp_path: Path) -> str:
+    (tmp_path / "gallery").mkdir(exist_ok=True)
+    (tmp_path / "replay").mkdir(exist_ok=True)
+    return f"camera: {{source: replay, path: {tmp_path / 'replay'}}}\ngallery: {{folder: {tmp_path / 'gallery'}}}\n" \
+           f"state_dir: {tmp_path / 'state'}\n"
+
+
+@pytest.mark.parametrize("raw, says", [
+    (b"recognition:\n  1: 2\n  cooldown_s: 5\n", "recognition -> 1: unknown key 1"),
+    ("device_name: Café\n".encode("latin-1"), "not UTF-8 text (byte 0xe9"),
+    (b"? [a, b]\n: 1\n", "line 4 is not valid YAML (found unhashable key)"),
+])
+def test_8_config_keys_of_other_types_and_latin_1_are_refused_by_name(tmp_path, raw, says):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_bytes(base_config(tmp_path).encode() + raw)
+    r = se("check-config", "--config", str(cfg))
+    assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def bad_card(tmp_path: Path, **change) -> str:
+    model = tmp_path / "m" / "face.tflite"
+    model.parent.mkdir()
+    shutil.copy(REPO / "models" / "face_resnet29_int8.tflite", model)
+    card = json.loads((REPO / "models" / "face_resnet29_int8.json").read_text())
+    for key, value in change.items():
+        section, _, field = key.partition("__")
+        (card[section].__setitem__(field, value) if field else card.__setitem__(section, value))
+    (model.with_suffix(".json")).write_text(json.dumps(card))
+    return f"model: {{path: {model}}}\n"
+
+
+@pytest.mark.parametrize("extra, says", [
+    ("recognition: {threshold: .nan}\n", "recognition -> threshold: nan should be a finite number"),
+    ("events: {hook: {command: /bin/true, timeout_s: .nan}}\n", "events -> hook -> timeout_s: nan"),
+    ("camera: {fps: .inf}\n", "camera -> fps: inf should be a finite number"),
+    ("detector: {tile: 1}\n", "detector -> tile: 1 is too small"),
+    ("gallery: {folder: FILE}\n", "is a file, not a folder"),
+    ("events: {log_file: DIR}\n", "events -> log_file:"),
+    ("state_dir: GALLERY/.state\n", "must be separate folders"),
+    ("CARD head_weights", "invalid model card: head_weights: should be a list of numbers"),
+    ("CARD alignment__template", "invalid model card: alignment.template: 'nope'"),
+    ("CARD decision__threshold", "invalid model card: decision.threshold: 'high'"),
+])
+def test_9_values_that_would_break_the_run_are_refused_by_check_config(tmp_path, extra, says):
+    text = base_config(tmp_path)
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "a-dir").mkdir()
+    if extra.startswith("CARD"):
+        field = extra.split()[1]
+        value = {"head_weights": ["a"], "alignment__template": "nope", "decision__threshold": "high"}[field]
+        extra = bad_card(tmp_path, **{field: value})
+    extra = extra.replace("FILE", str(tmp_path / "a-file")).replace("DIR", str(tmp_path / "a-dir"))
+    extra = extra.replace("GALLERY", str(tmp_path / "gallery"))
+    cfg = tmp_path / "config.yaml"
+    # later keys of the same section override: merge by writing the override as the whole section
+    cfg.write_text(merge_yaml(text, extra))
+    r = se("check-config", "--config", str(cfg))
+    assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
+    r = se("run", "--config", str(cfg))
+    assert r.returncode == 2 and says in r.stderr, r.stderr
+
+
+def merge_yaml(text: str, extra: str) -> str:
+    import yaml
+
+    data = yaml.safe_load(text)
+    for key, value in yaml.safe_load(extra).items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key].update(value)
+        else:
+            data[key] = value
+    return yaml.safe_dump(data)
+
+
+def test_8_sighup_with_an_unreadable_config_keeps_the_daemon_running(shared_lfw, tmp_path):
+    powell = sorted((shared_lfw / "Colin_Powell").glob("*.jpg"))
+    (tmp_path / "replay").mkdir()
+    for i in range(4):
+        cv2.imwrite(str(tmp_path / "replay" / f"{i}.png"), frame_of(powell[12]))
+    cfg = tmp_path / "config.yaml"
+    good = base_config(tmp_path).replace("source: replay,", "source: replay, loop: true, fps: 5,")
+    cfg.write_text(good)
+    proc = start_daemon(cfg)
+    try:
+        wait_for_lines(proc, "running:")
+        for bad, says in ((b"recognition:\n  1: 2\n  cooldown_s: 5\n", "unknown key 1"),
+                          ("device_name: Café\n".encode("latin-1"), "not UTF-8")):
+            cfg.write_bytes(good.encode() + bad)
+            proc.send_signal(1)  # SIGHUP
+            lines = wait_for_lines(proc, "reload refused")
+            assert says in lines[-1]
+            assert proc.poll() is None
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- 11: hooks
+
+
+def test_11_a_hook_flooding_stderr_costs_no_memory_and_is_reported(shared_lfw, tmp_path):
+    (tmp_path / "replay").mkdir()
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / "replay" / f"{i}.png"), frame_of(None))
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(base_config(tmp_path).replace("source: replay,", "source: replay, loop: true, fps: 5,")
+                   + "events: {hook: {command: /bin/sh, args: ['-c', 'head -c 400000000 /dev/zero | tr "
+                     "\"\\\\000\" x >&2; echo the end >&2; exit 3'], types: [started], timeout_s: 60}}\n")
+    proc = start_daemon(cfg)
+    rss = PeakRss(proc.pid)
+    try:
+        lines = wait_for_lines(proc, "hook /bin/sh exited 3", timeout=120)
+        assert lines[-1].rstrip().endswith("the end")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert rss.mb() < 250, rss.mb()  # the daemon alone is ~120 MB; 400 MB of hook output would be on top
+
+
+def test_11_a_hook_whose_child_escapes_with_setsid_does_not_block_delivery(tmp_path, caplog):
+    from edge.events import Event, EventBus
+    from edge.events.hook_sink import HookSink
+
+    marks = tmp_path / "marks"
+    script = tmp_path / "hook.sh"
+    script.write_text(f"#!/bin/sh\necho \"$SIAMESE_EDGE_NAME\" >> {marks}\n"
+                      f"setsid sleep 60 &\necho $! > {tmp_path}/escaped.pid\nexit 0\n")
+    script.chmod(0o755)
+    bus = EventBus([HookSink([str(script)], timeout_s=30)])
+    try:
+        for name in ("first", "second"):
+            bus.publish(Event("recognized", "door", name=name))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (not marks.exists() or len(marks.read_text().split()) < 2):
+            time.sleep(0.05)
+        assert marks.read_text().split() == ["first", "second"]  # long before the 60 s sleep ends
+        escaped = int((tmp_path / "escaped.pid").read_text())
+        assert Path(f"/proc/{escaped}").exists()  # the escaped child still runs: delivery did not wait
+    finally:
+        bus.close(timeout=5)
+        for pid_file in tmp_path.glob("escaped.pid"):
+            try:
+                os.kill(int(pid_file.read_text()), 9)
+            except (OSError, ValueError):
+                pass
+    assert "still holds its output open" in caplog.text
+
+
+# --------------------------------------------------------------------------- 12: SIGTERM during a sync
+
+
+def test_12_sigterm_during_a_large_sync_stops_between_photos(shared_lfw, tmp_path):
+    gallery = tmp_path / "gallery"
+    people = sorted(p for p in shared_lfw.iterdir() if len(list(p.glob("*.jpg"))) >= 3)[:40]
+    for person in people:
+        (gallery / person.name).mkdir(parents=True)
+        for p in sorted(person.glob("*.jpg"))[:3]:
+            shutil.copy(p, gallery / person.name)
+    total = sum(1 for _ in gallery.rglob("*.jpg"))
+    (tmp_path / "replay").mkdir()
+    cv2.imwrite(str(tmp_path / "replay" / "0.png"), frame_of(None))
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(base_config(tmp_path).replace("source: replay,", "source: replay, loop: true,"))
+    proc = start_daemon(cfg)
+    try:
+        wait_for_lines(proc, "enrolling new or changed photos")
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and "Traceback" not in err
+    stopped = [line for line in err.splitlines() if "gallery sync stopped after" in line]
+    assert stopped, err[-1500:]
+    done = int(stopped[0].split("stopped after ")[1].split()[0])
+    assert done < total and f"of {total} photos" in stopped[0]
+
+
+# --------------------------------------------------------------------------- 16: a video file as the opencv camera
+
+
+def test_16_a_video_file_as_opencv_camera_plays_once_and_ends(shared_lfw, tmp_path):
+    powell = sorted((shared_lfw / "Colin_Powell").glob("*.jpg"))
+    (tmp_path / "gallery" / "Colin Powell").mkdir(parents=True)
+    for p in powell[:3]:
+        shutil.copy(p, tmp_path / "gallery" / "Colin Powell")
+    video = tmp_path / "door.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
+    assert writer.isOpened()
+    for photo in [None] * 5 + [powell[12]] * 20 + [None] * 5:
+        writer.write(frame_of(photo))
+    writer.release()
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"""
+camera: {{source: opencv, device: {video}}}
+detector: {{model: full}}
+recognition: {{votes_needed: 2}}
+gallery: {{folder: {tmp_path / 'gallery'}}}
+state_dir: {tmp_path / 'state'}
+""")
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--config", str(cfg)], env=se_env(),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert '"type": "camera_lost"' not in r.stdout and "camera stream ended" in r.stderr
+    assert r.stdout.count('"name": "Colin Powell"') == 1
