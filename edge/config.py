@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 
 from edge.errors import ConfigError
+from edge.printable import has_control
 
 
 def opt(default: Any, lo: float | None = None, hi: float | None = None, doc: str = "") -> Any:
@@ -238,7 +239,11 @@ def _check_cross(cfg: Config) -> None:
     for i, rule in enumerate(cfg.events.gpio):
         if pins.setdefault(rule.pin, rule.active_high) != rule.active_high:
             raise ConfigError(f"events -> gpio -> [{i}] -> active_high: rules for pin {rule.pin} disagree")
+    _check_topic_level("device_name", cfg.device_name)
     m = cfg.events.mqtt
+    for key in ("prefix", "discovery_prefix"):
+        for level in getattr(m, key).split("/"):
+            _check_topic_level(f"events -> mqtt -> {key}", level, whole=getattr(m, key))
     if sum(x is not None for x in (m.password, m.password_file, m.password_env)) > 1:
         raise ConfigError("events -> mqtt: give only one of password, password_file, password_env")
     r = cfg.recognition
@@ -248,6 +253,18 @@ def _check_cross(cfg: Config) -> None:
     if 0 < cfg.detector.tile < MIN_TILE:
         raise ConfigError(f"detector -> tile: {cfg.detector.tile} is too small (0 turns tiling off; "
                           f"otherwise at least {MIN_TILE} pixels)")
+
+
+def _check_topic_level(key: str, value: str, whole: str | None = None) -> None:
+    """MQTT topic rules for a name that becomes one topic level: no wildcard (``+``, ``#``), no
+    separator, no NUL, not empty, within the protocol's length (the broker drops a client whose
+    last-will topic breaks them, and it would retry forever)."""
+    shown = whole if whole is not None else value
+    if not value.strip() or any(c in value for c in "+#/\0") or len(value.encode("utf-8", "surrogatepass")) > 200:
+        raise ConfigError(f"{key}: {shown!r} cannot be used in MQTT topics (no '+', '#', '/', not empty, "
+                          f"at most 200 bytes)")
+    if has_control(value):
+        raise ConfigError(f"{key}: {shown!r} contains a control character")
 
 
 MIN_TILE = 128  # a tile smaller than the detector's own input only multiplies the work

@@ -148,6 +148,7 @@ class Daemon:
         self.processed = 0  # frames processed since start (stats reset every interval)
         self.faces_seen = 0  # faces in those frames …
         self.faces_carried = 0  # … of which kept their track's match instead of being identified again
+        self.present: frozenset[str] = frozenset()
 
     @staticmethod
     def _default_sinks(cfg: Config) -> list[Sink]:
@@ -164,8 +165,10 @@ class Daemon:
             from edge.events.mqtt_sink import MqttSettings, MqttSink
 
             m = ev.mqtt
-            settings = MqttSettings(m.host, m.port, m.username, mqtt_password(m), m.tls, m.ca_file, m.prefix,
-                                    m.discovery_prefix, m.queue_size, m.off_delay_s)
+            settings = MqttSettings(host=m.host, port=m.port, username=m.username, password=mqtt_password(m),
+                                    tls=m.tls, ca_file=m.ca_file, prefix=m.prefix,
+                                    discovery_prefix=m.discovery_prefix, queue_size=m.queue_size,
+                                    off_delay_s=m.off_delay_s)
             sinks.append(RateLimited(MqttSink(settings, cfg.device_name), m.cooldown_s))
         if ev.hook.command:
             from edge.events.hook_sink import HookSink
@@ -316,6 +319,10 @@ class Daemon:
                                          runner_up_score=a.runner_up_score, box=a.box, track_id=a.track_id,
                                          crop_path=crop_path))
             log.info("%s %s (score %.3f, track %d)", a.kind, a.name or "", a.score, a.track_id)
+        present = self.decisions.present()
+        if present != self.present:
+            self.present = present
+            self.bus.publish(self._event("present", names=tuple(sorted(present))))
 
     def shutdown(self) -> None:
         self.stop_event.set()

@@ -136,6 +136,11 @@ class DecisionMaker:
                 track.recognised_look = r.embedding
         return out
 
+    def present(self) -> frozenset[str]:
+        """The people recognised in a live track: in view now (a track ends ``track_timeout_s`` after
+        its face was last seen). Includes people seen again within their cooldown."""
+        return frozenset(t.announced for t in self.tracks if t.announced not in (None, "unknown"))
+
     def _someone_else(self, track: Track, r: Identified) -> bool:
         """Is this fresh look of a recognised track's face somebody other than its person?"""
         limit = self.cfg.identity_change_below

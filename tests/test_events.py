@@ -266,6 +266,7 @@ class Subscriber:
         import paho.mqtt.client as mqtt
 
         self.messages: list[tuple[str, str, bool]] = []
+        self.times: list[float] = []  # wall-clock arrival of each message (compared with event timestamps)
         self.lock = threading.Lock()
         self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{port}")
         self.c.on_message = lambda c, u, m: self._add(m)
@@ -276,6 +277,7 @@ class Subscriber:
     def _add(self, m) -> None:
         with self.lock:
             self.messages.append((m.topic, m.payload.decode(), m.retain))
+            self.times.append(time.time())
 
     def topics(self, prefix: str) -> list[tuple[str, str, bool]]:
         with self.lock:
@@ -294,27 +296,29 @@ REQUIRED = {  # what Home Assistant's MQTT discovery needs per component
 
 
 def test_mqtt_discovery_events_and_availability(broker):
-    from edge.events.mqtt_sink import MqttSettings, MqttSink
+    from edge.events.mqtt_sink import MqttSettings, MqttSink, object_id
 
     sub = Subscriber(broker.port, ["homeassistant/#", "siamese-edge/#"])
-    sink = MqttSink(MqttSettings(port=broker.port), "door", people=["Alice", "Bob Smith"])
+    sink = MqttSink(MqttSettings(port=broker.port), "door")
+    alice_state = f"siamese-edge/door/person/{object_id('Alice')}"
     try:
-        assert sink.connected.wait(5)
+        sink.handle(Event("started", "door", names=("Alice", "Bob Smith")))
         sink.handle(recognized("Alice"))
-        wait_until(lambda: sub.topics("siamese-edge/door/last_person"))
-        configs = {t: json.loads(p) for t, p, _ in sub.topics("homeassistant/")}
-        kinds = {t.split("/")[1] for t in configs}
-        assert kinds == {"sensor", "binary_sensor", "event"}
+        sink.handle(Event("present", "door", names=("Alice",)))
+        # each condition waited for on its own: messages on different topics may arrive in any order
+        wait_until(lambda: len({t for t, p, _ in sub.topics("homeassistant/") if p}) == 4)
+        wait_until(lambda: (alice_state, "ON", False) in sub.topics(alice_state))
+        wait_until(lambda: any(json.loads(p).get("name") == "Alice" for _, p, _ in
+                               sub.topics("siamese-edge/door/event")))
+        wait_until(lambda: any(p == "online" for _, p, _ in sub.topics("siamese-edge/door/availability")))
+        configs = {t: json.loads(p) for t, p, _ in sub.topics("homeassistant/") if p}
+        assert {t.split("/")[1] for t in configs} == {"sensor", "binary_sensor", "event"}
         for topic, payload in configs.items():
             component = topic.split("/")[1]
             assert REQUIRED[component] <= set(payload), (topic, payload)
             assert payload["availability_topic"] == "siamese-edge/door/availability"
             assert topic.endswith("/config")
         assert {p["name"] for t, p in configs.items() if "/binary_sensor/" in t} == {"Alice", "Bob Smith"}
-        event = json.loads(next(p for t, p, _ in sub.topics("siamese-edge/door/event")))
-        assert event["event_type"] == "recognized" and event["name"] == "Alice"
-        assert ("siamese-edge/door/person/alice", "ON", False) in sub.topics("siamese-edge/door/person/")
-        assert any(p == "online" for _, p, _ in sub.topics("siamese-edge/door/availability"))
     finally:
         sink.close()
         wait_until(lambda: any(p == "offline" for _, p, _ in sub.topics("siamese-edge/door/availability")))

@@ -1,7 +1,8 @@
 """Events: what a recognition does in the world.
 
 One frozen :class:`Event` type for everything the daemon reports (``recognized``, ``unknown``,
-``gallery_changed``, ``started``, ``stopping``, ``camera_lost``, ``camera_back``). Sinks (log,
+``present`` — who is in view now, sent when that changes —, ``gallery_changed``, ``started``,
+``stopping``, ``camera_lost``, ``camera_back``). Sinks (log,
 GPIO, MQTT, command hook) receive events on their own thread through :class:`EventBus`, each with a
 bounded queue that drops the oldest event when full — a slow or broken sink can never stall the
 camera loop or grow memory.
@@ -19,7 +20,9 @@ from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = ("recognized", "unknown", "gallery_changed", "started", "stopping", "camera_lost", "camera_back")
+EVENT_TYPES = ("recognized", "unknown", "present", "gallery_changed", "started", "stopping", "camera_lost",
+               "camera_back")
+RATE_LIMITED_TYPES = ("recognized", "unknown")  # announcements; state changes always go through
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class Event:
     crop_path: str | None = None
     message: str | None = None
     people: int | None = None
-    names: tuple[str, ...] | None = None  # enrolled people (started, gallery_changed)
+    names: tuple[str, ...] | None = None  # enrolled people (started, gallery_changed); in view (present)
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if v is not None}
@@ -65,7 +68,10 @@ class Sink(Protocol):
 
 
 class RateLimited:
-    """A sink that passes on the same (type, name) at most once per ``cooldown_s``."""
+    """A sink that passes on the same announcement (type, name) at most once per ``cooldown_s``.
+
+    Only announcements are limited: a gallery change, a presence change or a lifecycle event carries
+    state an output must not miss (MQTT discovery is refreshed on ``gallery_changed``)."""
 
     def __init__(self, sink: Sink, cooldown_s: float) -> None:
         self.sink = sink
@@ -75,6 +81,9 @@ class RateLimited:
         self.suppressed = 0
 
     def handle(self, event: Event) -> None:
+        if event.type not in RATE_LIMITED_TYPES:
+            self.sink.handle(event)
+            return
         key = (event.type, event.name)
         now = time.monotonic()
         last = self._last.get(key)

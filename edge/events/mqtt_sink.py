@@ -2,30 +2,46 @@
 
 Topics under ``<prefix>/<device>/``: ``availability`` (``online``/``offline``, retained, and the
 last will), ``event`` (every event as JSON with ``event_type``), ``last_person`` (retained), and
-``person/<slug>`` (``ON`` when recognised; Home Assistant turns it off after ``off_delay``).
-Discovery configs (retained) under ``<discovery_prefix>/``: a ``sensor`` with the last person, one
-``binary_sensor`` per enrolled person, and an ``event`` entity. QoS 1 throughout. While the broker
-is unreachable, messages wait in a bounded queue (oldest dropped and counted) and are sent when
-the connection returns; paho reconnects with backoff. The password is never logged.
+``person/<id>`` (retained ``ON`` while the person is in view, ``OFF`` ``off_delay_s`` after they
+left — the device owns the timer, so the retained state is the truth a restarted Home Assistant
+reads back). Discovery configs (retained) under ``<discovery_prefix>/``: a ``sensor`` with the last
+person, one ``binary_sensor`` per enrolled person, and an ``event`` entity that declares every event
+type it receives. Discovery is published at connect, at start, after every gallery change (a removed
+person's config is cleared with an empty retained message, which is how Home Assistant deletes an
+entity) and whenever Home Assistant announces itself ``online`` on ``<discovery_prefix>/status``.
+
+Ids (:func:`object_id`) are a readable slug plus a hash of the exact name, so any Unicode name gets
+its own entity, stable across restarts, whoever else is enrolled. QoS 1 throughout. While the
+broker is unreachable, messages wait in a bounded queue (oldest dropped and counted) and are sent
+when the connection returns; paho reconnects with backoff. The password is never logged.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
 import threading
+import unicodedata
 from collections import deque
 from dataclasses import dataclass
 
-from edge.events import Event
+from edge.events import EVENT_TYPES, Event
 
 log = logging.getLogger(__name__)
 
+ID_CHARS = re.compile(r"[^a-z0-9]+")
 
-def slug(name: str) -> str:
-    s = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
-    return s or "person"
+
+def object_id(name: str) -> str:
+    """A discovery-safe id (``[a-z0-9_]``) for any name: accents folded for readability, plus 8 hex
+    digits of the exact name's sha256 so "Anne-Marie" and "Anne Marie", or "Анна" and "李明", never
+    share an entity. Depends on the name alone, so it is the same after every restart."""
+    folded = unicodedata.normalize("NFKD", name)
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    readable = ID_CHARS.sub("_", folded.lower()).strip("_")[:40] or "person"
+    return f"{readable}_{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
 
 
 @dataclass(frozen=True)
@@ -39,7 +55,7 @@ class MqttSettings:
     prefix: str = "siamese-edge"
     discovery_prefix: str = "homeassistant"
     queue_size: int = 1000
-    off_delay_s: int = 60
+    off_delay_s: float = 60
     keepalive_s: int = 30
 
 
@@ -53,12 +69,15 @@ class MqttSink:
         self.device = device
         self.base = f"{settings.prefix}/{device}"
         self.people = sorted(people or [])
+        self._announced: set[str] = set()  # people whose discovery config is on the broker
+        self.present: set[str] = set()
+        self._off_timers: dict[str, threading.Timer] = {}
         self.pending: deque[tuple[str, str, bool]] = deque()
         self.dropped = 0
         self.published = 0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self.connected = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"siamese-edge-{device}",
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"siamese-edge-{object_id(device)}",
                                   clean_session=True)
         self.client.will_set(f"{self.base}/availability", "offline", qos=1, retain=True)
         if settings.username:
@@ -68,34 +87,53 @@ class MqttSink:
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
         self.client.connect_async(settings.host, settings.port, keepalive=settings.keepalive_s)
         self.client.loop_start()
 
     # ------------------------------------------------------------------ discovery
 
     def _device(self) -> dict:
-        return {"identifiers": [f"siamese_edge_{slug(self.device)}"], "name": self.device,
+        return {"identifiers": [f"siamese_edge_{object_id(self.device)}"], "name": self.device,
                 "manufacturer": "siamese-edge", "model": "face recognition"}
+
+    def _person_topic(self, person: str) -> str:
+        return f"{self.s.discovery_prefix}/binary_sensor/{object_id(self.device)}/{object_id(person)}/config"
 
     def discovery(self) -> list[tuple[str, dict]]:
         """(topic, payload) of every Home Assistant discovery config for the current people."""
         avail = {"availability_topic": f"{self.base}/availability", "payload_available": "online",
                  "payload_not_available": "offline", "device": self._device()}
-        d = slug(self.device)
+        d = object_id(self.device)
         out = [
             (f"{self.s.discovery_prefix}/sensor/{d}/last_person/config",
              {"name": "Last person", "unique_id": f"{d}_last_person", "state_topic": f"{self.base}/last_person",
               "icon": "mdi:face-recognition", **avail}),
             (f"{self.s.discovery_prefix}/event/{d}/recognition/config",
              {"name": "Recognition", "unique_id": f"{d}_recognition", "state_topic": f"{self.base}/event",
-              "event_types": ["recognized", "unknown"], **avail}),
+              "event_types": list(EVENT_TYPES), **avail}),
         ]
         for person in self.people:
-            out.append((f"{self.s.discovery_prefix}/binary_sensor/{d}/{slug(person)}/config",
-                        {"name": person, "unique_id": f"{d}_{slug(person)}", "device_class": "occupancy",
-                         "state_topic": f"{self.base}/person/{slug(person)}", "payload_on": "ON",
-                         "payload_off": "OFF", "off_delay": self.s.off_delay_s, **avail}))
+            pid = object_id(person)
+            out.append((self._person_topic(person),
+                        {"name": person, "unique_id": f"{d}_{pid}", "device_class": "occupancy",
+                         "state_topic": f"{self.base}/person/{pid}", "payload_on": "ON", "payload_off": "OFF",
+                         **avail}))
         return out
+
+    def _publish_discovery(self) -> None:
+        """Every config (and each person's current state), and an empty config for each person who
+        is no longer enrolled. Never rate-limited, queued like everything else while offline."""
+        with self._lock:
+            for person in sorted(self._announced - set(self.people)):
+                self._send(self._person_topic(person), "", retain=True)  # HA deletes the entity
+                self._send(f"{self.base}/person/{object_id(person)}", "", retain=True)
+            for topic, payload in self.discovery():
+                self._send(topic, json.dumps(payload, ensure_ascii=False), retain=True)
+            for person in self.people:
+                self._send(f"{self.base}/person/{object_id(person)}",
+                           "ON" if person in self.present else "OFF", retain=True)
+            self._announced = set(self.people)
 
     # ------------------------------------------------------------------ connection
 
@@ -104,11 +142,17 @@ class MqttSink:
             log.warning("MQTT broker %s:%d refused the connection: %s", self.s.host, self.s.port, reason_code)
             return
         log.info("MQTT connected to %s:%d", self.s.host, self.s.port)
+        client.subscribe(f"{self.s.discovery_prefix}/status", qos=1)
         client.publish(f"{self.base}/availability", "online", qos=1, retain=True)
-        for topic, payload in self.discovery():
-            client.publish(topic, json.dumps(payload), qos=1, retain=True)
         self.connected.set()
+        self._publish_discovery()
         self._flush()
+
+    def _on_message(self, client, userdata, message) -> None:  # noqa: ANN001
+        if message.topic == f"{self.s.discovery_prefix}/status" and message.payload == b"online":
+            log.info("Home Assistant is online: publishing discovery again")
+            client.publish(f"{self.base}/availability", "online", qos=1, retain=True)
+            self._publish_discovery()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
         self.connected.clear()
@@ -136,19 +180,51 @@ class MqttSink:
     # ------------------------------------------------------------------ events
 
     def handle(self, event: Event) -> None:
-        if event.type == "gallery_changed" and event.names is not None:
-            self.people = sorted(event.names)
-            if self.connected.is_set():
-                for topic, payload in self.discovery():
-                    self.client.publish(topic, json.dumps(payload), qos=1, retain=True)
-        if event.type == "started" and event.names is not None:
-            self.people = sorted(event.names)
-        self._send(f"{self.base}/event", json.dumps({"event_type": event.type, **event.to_dict()}))
+        if event.type in ("started", "gallery_changed") and event.names is not None:
+            with self._lock:
+                self.people = sorted(event.names)
+                self.present &= set(self.people)
+            self._publish_discovery()
+        if event.type == "present" and event.names is not None:
+            self._presence(set(event.names))
+        self._send(f"{self.base}/event", json.dumps({"event_type": event.type, **event.to_dict()},
+                                                    ensure_ascii=False))
         if event.type == "recognized" and event.name:
             self._send(f"{self.base}/last_person", event.name, retain=True)
-            self._send(f"{self.base}/person/{slug(event.name)}", "ON")
+
+    def _presence(self, now_present: set[str]) -> None:
+        """ON (retained) the moment a person is in view; OFF ``off_delay_s`` after they left, unless
+        they came back meanwhile."""
+        with self._lock:
+            for person in sorted(now_present):
+                timer = self._off_timers.pop(person, None)
+                if timer is not None:
+                    timer.cancel()  # back before the delay ran out: the sensor never went off
+                elif person not in self.present:
+                    self._send(f"{self.base}/person/{object_id(person)}", "ON", retain=True)
+            for person in sorted(self.present - now_present - set(self._off_timers)):
+                timer = threading.Timer(self.s.off_delay_s, self._off, (person,))
+                timer.daemon = True
+                self._off_timers[person] = timer
+                timer.start()
+            self.present = now_present | set(self._off_timers)
+
+    def _off(self, person: str) -> None:
+        with self._lock:
+            if self._off_timers.get(person) is None:
+                return
+            del self._off_timers[person]
+            self.present.discard(person)
+            self._send(f"{self.base}/person/{object_id(person)}", "OFF", retain=True)
 
     def close(self) -> None:
+        with self._lock:
+            for timer in self._off_timers.values():
+                timer.cancel()
+            self._off_timers.clear()
+            for person in sorted(self.present):  # the device no longer sees anyone
+                self._send(f"{self.base}/person/{object_id(person)}", "OFF", retain=True)
+            self.present.clear()
         if self.connected.is_set():
             self._flush()
             self.client.publish(f"{self.base}/availability", "offline", qos=1, retain=True).wait_for_publish(1)

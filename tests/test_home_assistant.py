@@ -1,0 +1,187 @@
+"""Home Assistant through the real daemon and a real mosquitto (issue 13): what a freshly started
+Home Assistant finds retained on the broker, live gallery changes, presence, and HA's own restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+from tests.test_events import REQUIRED, Subscriber, broker, wait_until  # noqa: F401 - broker is a fixture
+
+# Home Assistant's discovery topic rule (homeassistant/components/mqtt/discovery.py)
+DISCOVERY_TOPIC = re.compile(r"^homeassistant/(?P<component>\w+)/(?:(?P<node_id>[a-zA-Z0-9_-]+)/)?"
+                             r"(?P<object_id>[a-zA-Z0-9_-]+)/config$")
+
+PEOPLE = {  # folder name → an LFW person whose photos stand in for them
+    "Colin Powell": "Colin_Powell",
+    "José Martí": "Tony_Blair",
+    "Анна": "Laura_Bush",
+    "李明": "Hugo_Chavez",
+    "Anne-Marie": "Serena_Williams",
+    "Anne Marie": "Gerhard_Schroeder",
+}
+
+
+def frame_of(photo: Path | None) -> np.ndarray:
+    canvas = np.full((480, 640, 3), 70, np.uint8)
+    if photo is not None:
+        canvas[100:350, 200:450] = cv2.imread(str(photo))
+    return canvas
+
+
+def start(config: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(config)],
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_line(proc: subprocess.Popen, text: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        seen.append(line)
+        if text in line:
+            return
+        if not line and proc.poll() is not None:
+            break
+    raise AssertionError(f"{text!r} not seen: {seen[-6:]}")
+
+
+def retained(port: int) -> dict[str, str]:
+    """Exactly what a Home Assistant connecting now would read: the retained messages, by topic."""
+    sub = Subscriber(port, ["homeassistant/#", "siamese-edge/#"])
+    try:
+        time.sleep(0.2)
+        wait_until(lambda: any(r for _, _, r in sub.messages), timeout=10)
+        time.sleep(0.5)  # the broker sends all retained messages in one burst at subscription
+        with sub.lock:
+            return {t: p for t, p, r in sub.messages if r}
+    finally:
+        sub.close()
+
+
+def config_for(tmp_path: Path, port: int, **extra: str) -> str:
+    return f"""
+device_name: Front Door
+camera: {{source: replay, path: {tmp_path / 'replay'}, fps: 10, loop: {extra.get('loop', 'true')}}}
+detector: {{model: full}}
+recognition: {{votes_needed: 2, votes_window: 5, track_timeout_s: 0.3, cooldown_s: 60}}
+gallery: {{folder: {tmp_path / 'gallery'}, poll_interval_s: 0.5}}
+state_dir: {tmp_path / 'state'}
+events: {{mqtt: {{enabled: true, port: {port}, off_delay_s: {extra.get('off_delay_s', 60)}, cooldown_s: 30}}}}
+"""
+
+
+@pytest.fixture
+def gallery_of(shared_lfw, tmp_path):
+    def make(people: dict[str, str]) -> Path:
+        for folder, lfw_name in people.items():
+            (tmp_path / "gallery" / folder).mkdir(parents=True)
+            for p in sorted((shared_lfw / lfw_name).glob("*.jpg"))[:2]:
+                shutil.copy(p, tmp_path / "gallery" / folder)
+        return tmp_path / "gallery"
+    return make
+
+
+def test_a_fresh_home_assistant_finds_every_person_and_live_changes(broker, gallery_of, shared_lfw, tmp_path):
+    gallery = gallery_of(PEOPLE)
+    (tmp_path / "replay").mkdir()
+    cv2.imwrite(str(tmp_path / "replay" / "0.png"), frame_of(None))
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(config_for(tmp_path, broker.port))
+    proc = start(cfg)
+    try:
+        wait_line(proc, "MQTT connected")
+        wait_line(proc, "running:")
+        wait_until(lambda: len([t for t in retained(broker.port) if "/binary_sensor/" in t]) == 6, timeout=20)
+        found = retained(broker.port)
+        configs = {t: json.loads(p) for t, p in found.items() if t.startswith("homeassistant/") and p}
+        for topic, payload in configs.items():
+            m = DISCOVERY_TOPIC.match(topic)
+            assert m, topic
+            assert REQUIRED[m["component"]] <= set(payload), (topic, payload)
+            assert payload["availability_topic"] == "siamese-edge/Front Door/availability"
+        sensors = {p["name"]: p for t, p in configs.items() if "/binary_sensor/" in t}
+        assert set(sensors) == set(PEOPLE)
+        assert len({p["unique_id"] for p in sensors.values()}) == len(PEOPLE)
+        assert len({p["state_topic"] for p in sensors.values()}) == len(PEOPLE)
+        assert {t.split("/")[1] for t in configs} == {"binary_sensor", "sensor", "event"}
+        event_types = next(p for t, p in configs.items() if "/event/" in t)["event_types"]
+        assert {"started", "stopping", "gallery_changed", "camera_lost", "camera_back", "present",
+                "recognized", "unknown"} <= set(event_types)
+        assert found["siamese-edge/Front Door/availability"] == "online"
+        assert all(found[p["state_topic"]] == "OFF" for p in sensors.values())  # nobody in view yet
+
+        anna_topic = next(t for t, p in configs.items() if p.get("name") == "Анна")
+        shutil.rmtree(gallery / "Анна")
+        (gallery / "Tony Blair").mkdir()
+        for p in sorted((shared_lfw / "Tony_Blair").glob("*.jpg"))[5:7]:
+            shutil.copy(p, gallery / "Tony Blair")
+        wait_until(lambda: anna_topic not in retained(broker.port), timeout=30)
+        found = retained(broker.port)
+        names = {json.loads(p)["name"] for t, p in found.items() if "/binary_sensor/" in t and p}
+        assert names == (set(PEOPLE) - {"Анна"}) | {"Tony Blair"}
+
+        watcher = Subscriber(broker.port, ["homeassistant/binary_sensor/#"])
+        time.sleep(0.5)
+        before = len(watcher.messages)
+        Subscriber(broker.port, []).c.publish("homeassistant/status", "online", qos=1).wait_for_publish(5)
+        wait_until(lambda: len(watcher.messages) >= before + 6, timeout=10)  # discovery published again
+        watcher.close()
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and "Traceback" not in err
+
+
+def test_a_person_in_view_stays_on_and_turns_off_after_the_delay(broker, gallery_of, shared_lfw, tmp_path):
+    gallery_of({"Colin Powell": "Colin_Powell"})
+    powell = sorted((shared_lfw / "Colin_Powell").glob("*.jpg"))[12]
+    (tmp_path / "replay").mkdir()
+    frames = [None] * 5 + [powell] * 40 + [None] * 40  # 4 s in view, longer than off_delay_s
+    for i, photo in enumerate(frames):
+        cv2.imwrite(str(tmp_path / "replay" / f"{i:03d}.png"), frame_of(photo))
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(config_for(tmp_path, broker.port, loop="false", off_delay_s=1))
+    sub = Subscriber(broker.port, ["siamese-edge/Front Door/person/#"])
+    proc = start(cfg)
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err[-1500:]
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    present = [e for e in events if e["type"] == "present"]
+    assert [e["names"] for e in present] == [["Colin Powell"], []]
+    wait_until(lambda: [p for _, p, _ in sub.messages if p == "OFF"][1:], timeout=5)
+    with sub.lock:
+        states = [(p, t) for (_, p, _), t in zip(sub.messages, sub.times, strict=True)]
+    sub.close()
+    sequence = [p for p, _ in states]
+    assert sequence[:3] == ["OFF", "ON", "OFF"], sequence  # OFF at start, ON in view, OFF after leaving
+    on_at = next(t for p, t in states if p == "ON")
+    off_at = [t for p, t in states if p == "OFF"][1]
+    left_at, came_at = present[1]["timestamp"], present[0]["timestamp"]
+    assert left_at - came_at > 1  # in view for longer than off_delay_s …
+    assert on_at < left_at < off_at  # … and ON the whole time, OFF only after they left …
+    assert off_at - left_at >= 1 - 0.05  # … by the delay
+
+
+def test_device_name_with_a_wildcard_is_refused(tmp_path):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text('device_name: "cam+1"\n')
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "check-config", "--config", str(cfg)],
+                       env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
+    assert r.returncode == 2 and "device_name: 'cam+1' cannot be used in MQTT topics" in r.stderr
