@@ -95,7 +95,8 @@ def gallery_of(shared_lfw, tmp_path):
     return make
 
 
-def test_a_fresh_home_assistant_finds_every_person_and_live_changes(broker, gallery_of, shared_lfw, tmp_path):
+def test_a_fresh_home_assistant_finds_every_person_and_live_changes(broker, gallery_of, shared_lfw,  # noqa: F811
+                                                                   tmp_path):
     gallery = gallery_of(PEOPLE)
     (tmp_path / "replay").mkdir()
     cv2.imwrite(str(tmp_path / "replay" / "0.png"), frame_of(None))
@@ -146,7 +147,8 @@ def test_a_fresh_home_assistant_finds_every_person_and_live_changes(broker, gall
     assert proc.returncode == 0 and "Traceback" not in err
 
 
-def test_a_person_in_view_stays_on_and_turns_off_after_the_delay(broker, gallery_of, shared_lfw, tmp_path):
+def test_a_person_in_view_stays_on_and_turns_off_after_the_delay(broker, gallery_of, shared_lfw,  # noqa: F811
+                                                                 tmp_path):
     gallery_of({"Colin Powell": "Colin_Powell"})
     powell = sorted((shared_lfw / "Colin_Powell").glob("*.jpg"))[12]
     (tmp_path / "replay").mkdir()
