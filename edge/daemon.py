@@ -28,6 +28,7 @@ from edge.errors import ConfigError
 from edge.events import Event, EventBus, RateLimited, Sink
 from edge.events.log_sink import LogSink
 from edge.pipeline import Recognizer
+from edge.runtime import warn_if_unaccelerated
 from edge.sdnotify import Notifier
 from edge.unknown_crops import UnknownCrops
 from gallery.quality import QualityPolicy
@@ -121,6 +122,7 @@ class Daemon:
         self.stop_event = threading.Event()
         self._reload = threading.Event()
         self.notifier = notifier or Notifier()
+        warn_if_unaccelerated()
         self.recognizer = self._new_recognizer(cfg)
         self._capture_thread: threading.Thread | None = None
         self._apply_decision(cfg)

@@ -44,6 +44,30 @@ def interpreter_class() -> tuple[type, str]:
     )
 
 
+def cpu_info_problem(path: str = "/proc/cpuinfo") -> str | None:
+    """Why LiteRT's CPU detection would fail here, or ``None``. Without it, LiteRT creates no XNNPACK
+    delegate and runs every model on its reference kernels, several times slower — silently. The
+    usual cause is a systemd unit with ``ProcSubset=pid``, which hides ``/proc/cpuinfo``."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read(1 << 20)
+    except OSError as exc:
+        return f"{path} cannot be read ({exc.strerror or exc})"
+    if "processor" not in text:
+        return f"{path} lists no processor"
+    return None
+
+
+def warn_if_unaccelerated() -> bool:
+    """Log one warning naming the cause when models would run without XNNPACK; True if they would."""
+    problem = cpu_info_problem()
+    if problem:
+        log.warning("%s: LiteRT cannot detect the CPU, creates no XNNPACK delegate and runs every model on "
+                    "its reference kernels (several times slower). Under systemd, remove ProcSubset=pid from "
+                    "the unit.", problem)
+    return problem is not None
+
+
 class TFLiteModel:
     """A loaded ``.tflite`` model with float-in/float-out helpers around quantized tensors.
 

@@ -41,3 +41,35 @@ def test_unit_is_a_watchdogged_notify_service():
 
 def test_install_script_parses():
     assert subprocess.run(["bash", "-n", str(REPO / "systemd" / "install.sh")]).returncode == 0
+
+
+def test_the_unit_leaves_proc_cpuinfo_visible():
+    """ProcSubset=pid hides /proc/cpuinfo: LiteRT would silently run without XNNPACK."""
+    lines = [line.split("#")[0].strip() for line in UNIT.read_text().splitlines()]
+    assert not any(line.startswith("ProcSubset=") and line != "ProcSubset=all" for line in lines)
+
+
+def test_the_daemon_names_the_cause_when_cpuinfo_is_hidden(tmp_path):
+    """The daemon under a /proc mounted as ProcSubset=pid mounts it (a private mount and pid
+    namespace) warns that models run without acceleration, and why."""
+    import os
+
+    import cv2
+    import numpy as np
+
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare to mount a private /proc")
+    (tmp_path / "replay").mkdir()
+    cv2.imwrite(str(tmp_path / "replay" / "0.png"), np.full((480, 640, 3), 70, np.uint8))
+    (tmp_path / "gallery").mkdir()
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"camera: {{source: replay, path: {tmp_path / 'replay'}}}\n"
+                   f"gallery: {{folder: {tmp_path / 'gallery'}}}\nstate_dir: {tmp_path / 'state'}\n")
+    script = (f"mount -t proc -o subset=pid,hidepid=invisible proc /proc && exec {sys.executable} -m edge.cli "
+              f"run --config {cfg}")
+    r = subprocess.run(["unshare", "-m", "-p", "-f", "sh", "-c", script], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(UNIT.parents[1])}, timeout=120)
+    if "mount" in r.stderr and r.returncode != 0 and "edge" not in r.stderr:
+        pytest.skip(f"cannot mount a private /proc here: {r.stderr.strip()[:200]}")
+    assert r.returncode == 0, r.stderr[-1000:]
+    assert "/proc/cpuinfo cannot be read" in r.stderr and "remove ProcSubset=pid" in r.stderr
