@@ -392,6 +392,8 @@ recognition: {{votes_needed: 2, unknown_after_frames: 4, cooldown_s: 0, track_ti
 gallery: {{folder: {tmp_path / 'gallery'}}}
 state_dir: {full_disk / 'state'}
 """)
+    (tmp_path / "sentinel.txt").write_text("beside the gallery")
+    before = tree_digest(tmp_path, skip=(str(full_disk),))
     proc = start_daemon(config)
     try:
         seen = wait_for_lines(proc, "unknown-face crop not saved")
@@ -407,6 +409,7 @@ state_dir: {full_disk / 'state'}
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0 and "Traceback" not in err
     assert '"type": "unknown"' in out
+    assert tree_digest(tmp_path, skip=(str(full_disk),)) == before
 
 
 def wait_for_lines(proc: subprocess.Popen, text: str, timeout: float = 90) -> list[str]:
@@ -590,6 +593,8 @@ def test_12_sigterm_during_a_large_sync_stops_between_photos(shared_lfw, tmp_pat
     cv2.imwrite(str(tmp_path / "replay" / "0.png"), frame_of(None))
     cfg = tmp_path / "config.yaml"
     cfg.write_text(base_config(tmp_path).replace("source: replay,", "source: replay, loop: true,"))
+    (tmp_path / "sentinel.txt").write_text("beside the gallery")
+    before = tree_digest(tmp_path, skip=(str(tmp_path / "state"),))
     proc = start_daemon(cfg)
     try:
         wait_for_lines(proc, "enrolling new or changed photos")
@@ -602,6 +607,7 @@ def test_12_sigterm_during_a_large_sync_stops_between_photos(shared_lfw, tmp_pat
     assert stopped, err[-1500:]
     done = int(stopped[0].split("stopped after ")[1].split()[0])
     assert done < total and f"of {total} photos" in stopped[0]
+    assert tree_digest(tmp_path, skip=(str(tmp_path / "state"),)) == before
 
 
 # --------------------------------------------------------------------------- 16: a video file as the opencv camera
@@ -626,8 +632,11 @@ recognition: {{votes_needed: 2}}
 gallery: {{folder: {tmp_path / 'gallery'}}}
 state_dir: {tmp_path / 'state'}
 """)
+    (tmp_path / "sentinel.txt").write_text("beside the gallery")
+    before = tree_digest(tmp_path, skip=(str(tmp_path / "state"),))
     r = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--config", str(cfg)], env=se_env(),
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-1500:]
     assert '"type": "camera_lost"' not in r.stdout and "camera stream ended" in r.stderr
     assert r.stdout.count('"name": "Colin Powell"') == 1
+    assert tree_digest(tmp_path, skip=(str(tmp_path / "state"),)) == before
