@@ -640,3 +640,15 @@ state_dir: {tmp_path / 'state'}
     assert '"type": "camera_lost"' not in r.stdout and "camera stream ended" in r.stderr
     assert r.stdout.count('"name": "Colin Powell"') == 1
     assert tree_digest(tmp_path, skip=(str(tmp_path / "state"),)) == before
+
+
+def test_5_an_event_log_on_a_full_disk_warns_once_and_the_events_go_on(caplog):
+    from edge.events import Event
+    from edge.events.log_sink import LogSink
+
+    sink = LogSink(stdout=False, path="/dev/full")  # every write fails with ENOSPC
+    for _ in range(5):
+        sink.handle(Event("recognized", "door", name="Alice"))
+    sink.close()
+    warnings = [r.getMessage() for r in caplog.records if "cannot be written" in r.getMessage()]
+    assert len(warnings) == 1 and "No space left on device" in warnings[0]

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from edge.events import Event
 
+log = logging.getLogger(__name__)
+
 
 class LogSink:
     name = "log"
@@ -22,6 +24,16 @@ class LogSink:
             self._file = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups,
                                                               encoding="utf-8")
             self._file.setFormatter(logging.Formatter("%(message)s"))
+            self._file.handleError = self._write_failed  # type: ignore[method-assign]
+        self.failing = False
+        self._failed_now = False
+
+    def _write_failed(self, record: logging.LogRecord) -> None:
+        """A full disk or a vanished folder: say so once (not a traceback per event) and go on."""
+        if not self.failing:
+            log.warning("event log %s cannot be written (%s): events still go to the other outputs",
+                        self._file.baseFilename if self._file else "?", sys.exc_info()[1])
+        self.failing = self._failed_now = True
 
     def handle(self, event: Event) -> None:
         line = event.to_json()
@@ -29,7 +41,11 @@ class LogSink:
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
         if self._file is not None:
+            was_failing, self._failed_now = self.failing, False
             self._file.emit(logging.makeLogRecord({"msg": line, "levelno": logging.INFO}))
+            if was_failing and not self._failed_now:
+                log.warning("event log %s is being written again", self._file.baseFilename)
+                self.failing = False
 
     def close(self) -> None:
         if self._file is not None:
