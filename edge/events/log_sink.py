@@ -49,4 +49,7 @@ class LogSink:
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError as exc:  # the last buffered lines on a full disk: nothing more to do
+                log.warning("event log %s: closing failed (%s)", self._file.baseFilename, exc)
