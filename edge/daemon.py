@@ -27,6 +27,7 @@ from edge.decisions import DecisionMaker
 from edge.errors import ConfigError
 from edge.events import Event, EventBus, RateLimited, Sink
 from edge.events.log_sink import LogSink
+from edge.logs import setup_logging
 from edge.pipeline import Recognizer
 from edge.runtime import warn_if_unaccelerated
 from edge.sdnotify import Notifier
@@ -130,14 +131,8 @@ class Daemon:
         self.bus = EventBus(sinks if sinks is not None else self._default_sinks(cfg), cfg.events.queue_size)
         self.camera = ReconnectingCamera(camera or make_camera(cfg.camera), cfg.camera.reconnect_max_s,
                                          on_status=self._camera_status, stop=self.stop_event)
-        policy = QualityPolicy(cfg.gallery.min_face_px, cfg.gallery.min_sharpness, cfg.gallery.multiple_faces)
         Path(cfg.gallery.folder).mkdir(parents=True, exist_ok=True)
-        # Enrollment runs on the gallery thread with interpreters of its own (built only while photos
-        # need embedding): an interpreter must not be invoked from two threads, and one shared behind
-        # a lock would stall the loop for every enrolled photo.
-        self.gallery = Gallery(self.recognizer, cfg.gallery.folder, cfg.state_dir, policy, cfg.gallery.max_pixels,
-                               worker_factory=lambda: self._new_recognizer(self.cfg),
-                               max_bytes=int(cfg.gallery.max_file_mb * 2**20), cancel=self.stop_event)
+        self.gallery = self._new_gallery(cfg)
         r = cfg.recognition
         self.crops = UnknownCrops(Path(cfg.state_dir) / "unknown", r.unknown_crops_max,
                                   r.unknown_crops_max_age_days * 86400)
@@ -152,8 +147,18 @@ class Daemon:
         self.faces_carried = 0  # … of which kept their track's match instead of being identified again
         self.present: frozenset[str] = frozenset()
 
+    def _new_gallery(self, cfg: Config) -> Gallery:
+        """Enrollment runs on the gallery thread with interpreters of its own (built only while photos
+        need embedding): an interpreter must not be invoked from two threads, and one shared behind
+        a lock would stall the loop for every enrolled photo."""
+        g = cfg.gallery
+        policy = QualityPolicy(g.min_face_px, g.min_sharpness, g.multiple_faces)
+        return Gallery(self.recognizer, g.folder, cfg.state_dir, policy, g.max_pixels,
+                       worker_factory=lambda: self._new_recognizer(self.cfg),
+                       max_bytes=int(g.max_file_mb * 2**20), cancel=self.stop_event)
+
     @staticmethod
-    def _default_sinks(cfg: Config) -> list[Sink]:
+    def _default_sinks(cfg: Config, people: list[str] | None = None) -> list[Sink]:
         """Every output configured under ``events`` (hardware libraries imported only when used)."""
         ev = cfg.events
         sinks: list[Sink] = [LogSink(ev.log_stdout, ev.log_file)]
@@ -171,7 +176,7 @@ class Daemon:
                                     tls=m.tls, ca_file=m.ca_file, prefix=m.prefix,
                                     discovery_prefix=m.discovery_prefix, queue_size=m.queue_size,
                                     off_delay_s=m.off_delay_s)
-            sinks.append(RateLimited(MqttSink(settings, cfg.device_name), m.cooldown_s))
+            sinks.append(RateLimited(MqttSink(settings, cfg.device_name, people), m.cooldown_s))
         if ev.hook.command:
             from edge.events.hook_sink import HookSink
 
@@ -231,8 +236,13 @@ class Daemon:
         signal.signal(signal.SIGINT, lambda *_: self.stop_event.set())
         signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
 
+    RESTART_SECTIONS = ("camera", "model", "detector", "state_dir")  # what a running process cannot swap
+
     def reload(self) -> None:
-        """SIGHUP: re-read config.yaml; keep the running one if the new one is invalid."""
+        """SIGHUP: re-read config.yaml and apply every section that can change live — recognition,
+        logging, events (outputs rebuilt; the old ones deliver what they had queued first), gallery
+        (folder, rules, polling) and device_name. A changed camera, model, detector or state_dir is
+        named in one warning as needing a restart. An invalid file is refused as a whole."""
         if self.config_path is None:
             return
         try:
@@ -245,14 +255,43 @@ class Daemon:
         except Exception as exc:  # noqa: BLE001 - a reload must never take the daemon down
             log.error("reload refused, keeping the running configuration: %s: %s", type(exc).__name__, exc)
             return
-        for section in ("camera", "model", "detector"):
-            if getattr(new, section) != getattr(self.cfg, section):
-                log.warning("%s settings changed: they take effect after a restart", section)
-        self.cfg = dataclasses.replace(self.cfg, recognition=new.recognition, logging=new.logging)
-        self._apply_decision(self.cfg)
-        self.decisions.cfg = new.recognition
-        self.watcher.request_sync()
-        log.info("configuration reloaded from %s", self.config_path)
+        old = self.cfg
+        changed = [f.name for f in dataclasses.fields(Config) if getattr(new, f.name) != getattr(old, f.name)]
+        later = [name for name in changed if name in self.RESTART_SECTIONS]
+        live = [name for name in changed if name not in self.RESTART_SECTIONS]
+        self.cfg = dataclasses.replace(new, **{name: getattr(old, name) for name in self.RESTART_SECTIONS})
+        if "logging" in live:
+            setup_logging(new.logging.format, new.logging.level)
+        if "recognition" in live:
+            self._apply_decision(self.cfg)
+            self.decisions.cfg = new.recognition
+        if "events" in live or "device_name" in live:
+            self._rebuild_outputs()
+        if "gallery" in live:
+            self._rebuild_gallery()
+        else:
+            self.watcher.request_sync()
+        if later:
+            log.warning("%s changed: not applied until the service restarts (systemctl restart siamese-edge)",
+                        ", ".join(later))
+        log.info("configuration reloaded from %s: %s", self.config_path,
+                 f"applied {', '.join(live)}" if live else "no live setting changed")
+
+    def _rebuild_outputs(self) -> None:
+        """New sinks from the new ``events``; the old bus delivers its queue, then closes."""
+        old_bus = self.bus
+        self.bus = EventBus(self._default_sinks(self.cfg, list(self.recognizer.matcher.people)),
+                            self.cfg.events.queue_size)
+        old_bus.close(timeout=2.0)
+
+    def _rebuild_gallery(self) -> None:
+        self.watcher.stop()
+        self.gallery.close()
+        self.gallery = self._new_gallery(self.cfg)
+        Path(self.cfg.gallery.folder).mkdir(parents=True, exist_ok=True)
+        self.watcher = GalleryWatcher(self.gallery, self._gallery_changed, self.cfg.gallery.poll_interval_s)
+        self.watcher.start(initial_sync=False)
+        self.watcher.request_sync()  # on the watcher's thread: the loop keeps recognising meanwhile
 
     def run(self, max_frames: int | None = None) -> int:
         """Run until SIGTERM/SIGINT, the end of a replay, or ``max_frames``; returns an exit code."""

@@ -3,6 +3,7 @@ notify, signals, and configuration errors."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -384,3 +385,29 @@ def test_unusable_gallery_photos_are_explained_in_the_log_once(scene, groups_dir
     assert len(rex) == 1 and "not used: no face found" in rex[0]
     assert sum("'Rex': no usable photo" in line for line in lines) == 1
     daemon.shutdown()
+
+
+def test_sighup_applies_logging_events_gallery_and_device_name_live_and_names_the_rest(running, scene, tmp_path):
+    proc, cfg = running
+    events_file = tmp_path / "events.jsonl"
+    other_gallery = tmp_path / "gallery2" / "Colin Powell"
+    other_gallery.mkdir(parents=True)
+    for p in (scene / "gallery" / "Colin Powell").iterdir():
+        shutil.copy(p, other_gallery)
+    text = (config_text(scene, loop="true")
+            .replace("device_name: test", "device_name: porch")
+            .replace("fps: 20", "fps: 15")  # camera: needs a restart
+            .replace("logging: {stats_interval_s: 0.5}", "logging: {stats_interval_s: 0.5, format: json}")
+            .replace(f"folder: {scene / 'gallery'}", f"folder: {tmp_path / 'gallery2'}"))
+    cfg.write_text(text + f"events: {{log_file: {events_file}}}\n")
+    proc.send_signal(signal.SIGHUP)
+    lines = _wait_for(proc, "configuration reloaded")
+    reloaded = json.loads(lines[-1])  # the log is JSON from here on: logging applied
+    assert reloaded["msg"].endswith("applied gallery, logging, events, device_name")
+    restart = [json.loads(line) for line in lines if line.startswith("{") and "restart" in line]
+    assert restart and restart[0]["msg"].startswith("camera changed: not applied until the service restarts")
+    _wait_for(proc, "gallery changed")  # the new folder was synced on the watcher's thread
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    written = [json.loads(line) for line in events_file.read_text().splitlines()]
+    assert written[-1]["type"] == "stopping" and written[-1]["device"] == "porch"  # events + device_name
