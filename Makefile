@@ -6,7 +6,7 @@ PIP     := $(BIN)/python -m pip
 SE      := $(BIN)/siamese-edge
 LFW     := ../shared/datasets/lfw
 
-.PHONY: demo test venv venv-dev models lint model bench clean system-packages pi-test
+.PHONY: demo test venv venv-dev models lint model bench clean system-packages pi-test service-test
 
 $(BIN)/activate:
 	$(PY) -m venv $(VENV)
@@ -50,6 +50,7 @@ test: venv-dev system-packages
 	$(BIN)/ruff check .
 	@systemd-analyze security --offline=yes systemd/siamese-edge.service 2>/dev/null | tail -1
 	$(MAKE) pi-test
+	$(MAKE) service-test
 
 # install on an emulated Raspberry Pi (arm64 Debian bookworm root under qemu, cached in build/pi):
 # the real systemd/install.sh, then checks; then a deliberately broken installer must fail by name.
@@ -57,6 +58,12 @@ test: venv-dev system-packages
 pi-test:
 	bash pi/test.sh
 	bash pi/test_broken.sh
+
+# the service as users run it: an amd64 bookworm root (cached in build/service) installed with the
+# unchanged installer and booted with systemd-nspawn; READY, XNNPACK, events, reload, watchdog, stop,
+# a dropped-in photo, and in-service stage times against the same config outside. Needs root.
+service-test: venv-dev models demo/.complete
+	$(BIN)/python systemd/service_test.py
 
 lint:
 	$(BIN)/ruff check .

@@ -652,3 +652,24 @@ def test_5_an_event_log_on_a_full_disk_warns_once_and_the_events_go_on(caplog):
     sink.close()
     warnings = [r.getMessage() for r in caplog.records if "cannot be written" in r.getMessage()]
     assert len(warnings) == 1 and "No space left on device" in warnings[0]
+
+
+def test_5_unknown_face_crops_are_bounded_by_count(shared_lfw, tmp_path):
+    stranger = sorted((shared_lfw / "Serena_Williams").glob("*.jpg"))[2]
+    (tmp_path / "replay").mkdir()
+    for i, photo in enumerate([stranger] * 8 + [None] * 4):
+        cv2.imwrite(str(tmp_path / "replay" / f"{i:03d}.png"), frame_of(photo))
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(base_config(tmp_path).replace("source: replay,", "source: replay, loop: true, fps: 20,")
+                   + "recognition: {unknown_after_frames: 3, cooldown_s: 0, track_timeout_s: 0.1, "
+                     "save_unknown_crops: true, unknown_crops_max: 2}\n")
+    proc = start_daemon(cfg)
+    try:
+        for _ in range(4):  # four visits, four unknown announcements, each with a crop saved
+            wait_for_lines(proc, "unknown  (score")
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=20)
+    crops = sorted((tmp_path / "state" / "unknown").glob("*.jpg"))
+    assert proc.returncode == 0 and len(crops) == 2, (crops, err[-800:])
+    assert out.count('"crop_path"') >= 4
