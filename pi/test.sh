@@ -142,7 +142,10 @@ step "run: the daemon as the service user on a replayed camera makes a decision 
 mkdir -p "$ROOT/home/pi/replay"
 for f in $(ls "$ROOT/home/pi/demo/replay" | head -6); do cp "$ROOT/home/pi/demo/replay/$f" "$ROOT/home/pi/replay/"; done
 in_root "$ROOT" chmod -R a+rX /home/pi/replay
+# under emulation a frame can take seconds: tracks must outlive that (track_timeout_s), or every frame
+# would start a new track and no person would ever collect their votes
 sed -e '/^camera:/,/^[a-z]/{s|^  source: opencv .*|  source: replay|;s|^  path: .*|  path: /home/pi/replay|;s|^  realtime: true .*|  realtime: false|}' \
+    -e 's|^  track_timeout_s: .*|  track_timeout_s: 600|' \
     "$ROOT/etc/siamese-edge/config.yaml" >"$ROOT/home/pi/replay.yaml"
 in_root "$ROOT" chmod a+r /home/pi/replay.yaml
 rc=0
