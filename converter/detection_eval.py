@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from edge.boxes import iou
 from edge.detector import FaceDetector
 from edge.imageio import read_image
 
@@ -32,15 +33,6 @@ def read_dlib_xml(path: str | Path) -> list[LabelledImage]:
             (ignore if b.get("ignore") == "1" else boxes).append(box)
         out.append(LabelledImage(root / image.get("file"), boxes, ignore))
     return out
-
-
-def iou(a, b) -> float:
-    ax0, ay0, aw, ah = a
-    bx0, by0, bw, bh = b
-    ix = max(0.0, min(ax0 + aw, bx0 + bw) - max(ax0, bx0))
-    iy = max(0.0, min(ay0 + ah, by0 + bh) - max(ay0, by0))
-    inter = ix * iy
-    return inter / max(aw * ah + bw * bh - inter, 1e-9)
 
 
 def labelled_recall(detector: FaceDetector, xml: str | Path, min_iou: float = 0.4) -> dict:

@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from edge.card import AlignmentSpec, ModelCard, load_card
 from edge.embedder import Embedder, flip_average, l2_normalize
+from edge.scores import head_logits, sigmoid
 
 
 @dataclass
@@ -64,5 +65,4 @@ def pair_scores(a: np.ndarray, b: np.ndarray, card: ModelCard, scoring: str | No
     scoring = scoring or card.decision.scoring
     if scoring == "cosine":
         return np.einsum("ij,ij->i", a, b)
-    w = np.asarray(card.head_weights, np.float32)
-    return 1.0 / (1.0 + np.exp(-(np.abs(a - b) @ w + card.head_bias)))
+    return sigmoid(head_logits(a, b, np.asarray(card.head_weights, np.float32), card.head_bias))

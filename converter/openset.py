@@ -23,24 +23,22 @@ import numpy as np
 from converter.crops import crop_images
 from converter.embeddings import load_model
 from converter.lfw import identity_folders, pair_identities, read_pairs
-from edge.card import ModelCard
+from edge.card import Decision, ModelCard
+from edge.matcher import Matcher
 
 MARGINS = {"cosine": np.round(np.arange(0.0, 0.21, 0.01), 3), "head": np.round(np.arange(0.0, 0.31, 0.02), 3)}
 
 
 def person_scores(probes: np.ndarray, gallery: np.ndarray, owners: np.ndarray, n_people: int, card: ModelCard,
                   scoring: str) -> np.ndarray:
-    """``(probes, people)`` best score per person, computed exactly as :class:`edge.matcher.Matcher` does."""
+    """``(probes, people)`` best score per person, computed by the device's own :class:`Matcher`."""
+    names = [f"{int(o):08d}" for o in owners]  # sorts like the person index, so columns line up
+    matcher = Matcher(names, np.asarray(gallery, np.float32), Decision(scoring, card.decision.threshold,
+                      card.decision.margin), np.asarray(card.head_weights, np.float32), card.head_bias)
     out = np.full((len(probes), n_people), -np.inf, np.float32)
-    w = np.asarray(card.head_weights, np.float32)
-    for i in range(0, len(probes), 64):
-        p = probes[i:i + 64]
-        if scoring == "cosine":
-            s = p @ gallery.T
-        else:
-            s = 1 / (1 + np.exp(-(np.abs(p[:, None, :] - gallery[None]) @ w + card.head_bias)))
-        for person in range(n_people):
-            out[i:i + 64, person] = s[:, owners == person].max(1)
+    columns = [int(p) for p in matcher.people]
+    for i, probe in enumerate(probes):
+        out[i, columns] = matcher.person_scores(probe)
     return out
 
 

@@ -25,7 +25,7 @@ from edge.card import Decision
 from edge.config import Config, check_files, load_config
 from edge.decisions import DecisionMaker
 from edge.errors import ConfigError
-from edge.events import Event, EventBus, RateLimited, Sink
+from edge.events import Event, EventBus, RateLimited, Sink, settings_from
 from edge.events.log_sink import LogSink
 from edge.logs import setup_logging
 from edge.pipeline import Recognizer
@@ -165,17 +165,14 @@ class Daemon:
         if ev.gpio:
             from edge.events.gpio_sink import GpioRule, GpioSink
 
-            rules = [GpioRule(r.on, r.pin, r.mode, r.seconds, r.active_high) for r in ev.gpio]
+            rules = [settings_from(GpioRule, r) for r in ev.gpio]
             sinks.append(RateLimited(GpioSink(rules), ev.gpio_cooldown_s))
         if ev.mqtt.enabled:
             from edge.config import mqtt_password
             from edge.events.mqtt_sink import MqttSettings, MqttSink
 
             m = ev.mqtt
-            settings = MqttSettings(host=m.host, port=m.port, username=m.username, password=mqtt_password(m),
-                                    tls=m.tls, ca_file=m.ca_file, prefix=m.prefix,
-                                    discovery_prefix=m.discovery_prefix, queue_size=m.queue_size,
-                                    off_delay_s=m.off_delay_s)
+            settings = settings_from(MqttSettings, m, password=mqtt_password(m))
             sinks.append(RateLimited(MqttSink(settings, cfg.device_name, people), m.cooldown_s))
         if ev.hook.command:
             from edge.events.hook_sink import HookSink

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge.boxes import iou
 from edge.config import RecognitionConfig
 from edge.detector import Face
 from edge.pipeline import Identified
@@ -62,13 +63,6 @@ class Track:
 CARRY_MIN_IOU = 0.5
 """A face overlapping a recognised track at least this much may carry its match over (stricter than
 the tracking IoU: carrying a name over is a bigger claim than continuing a track)."""
-
-
-def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / max(a[2] * a[3] + b[2] * b[3] - inter, 1e-9)
 
 
 class DecisionMaker:

@@ -23,9 +23,11 @@ import cv2
 import numpy as np
 
 from edge.assets import asset_path
+from edge.boxes import iou, overlap_of_smaller
 from edge.errors import ModelFileError
 from edge.model_reshape import ReshapeUnavailable, reshaped_model
 from edge.runtime import TFLiteModel
+from edge.scores import sigmoid
 
 log = logging.getLogger(__name__)
 
@@ -116,20 +118,6 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) ->
         out.append(((boxes[group] * w[:, None]).sum(0) / w.sum(), float(scores[i])))
         remaining &= ~group
     return out
-
-
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / max(a[2] * a[3] + b[2] * b[3] - inter, 1e-9)
-
-
-def _inside(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    """Intersection over the smaller box's area."""
-    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    return ix * iy / max(min(a[2] * a[3], b[2] * b[3]), 1e-9)
 
 
 TILE_SCORE_BONUS = 0.15
@@ -276,7 +264,7 @@ class FaceDetector:
         inside another (the same face seen at two scales) counts as overlapping."""
         kept: list[Face] = []
         for f in sorted(faces, key=lambda f: -f.score):
-            if all(_iou(f.box, k.box) <= self.iou_threshold and _inside(f.box, k.box) < 0.6 for k in kept):
+            if all(iou(f.box, k.box) <= self.iou_threshold and overlap_of_smaller(f.box, k.box) < 0.6 for k in kept):
                 kept.append(f)
         return kept
 
@@ -286,7 +274,7 @@ class FaceDetector:
         outputs = inp.net.run(tensor)
         raw_boxes = outputs[inp.box_out].reshape(-1, 16)
         raw_scores = outputs[inp.score_out].reshape(-1)
-        scores = 1.0 / (1.0 + np.exp(-np.clip(raw_scores, -80, 80)))
+        scores = sigmoid(raw_scores)
         keep = scores >= self.score_threshold
         if not keep.any():
             return []

@@ -16,6 +16,7 @@ import numpy as np
 from edge.assets import asset_path
 from edge.detector import Face
 from edge.runtime import TFLiteModel
+from edge.scores import sigmoid
 
 DLIB5_FROM_FACEMESH = (263, 362, 33, 133, 2)
 """FaceMesh indices of dlib's 5 parts: left eye outer/inner, right eye outer/inner, nose base."""
@@ -61,6 +62,6 @@ class FaceMeshRefiner:
         rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
         outputs = self.net.run(rgb[None])
         raw = outputs[self._points_out].reshape(-1, 3)[:, :2]
-        presence = float(1.0 / (1.0 + np.exp(-np.clip(outputs[self._flag_out].reshape(-1)[0], -80, 80))))
+        presence = float(sigmoid(outputs[self._flag_out].reshape(-1)[0]))
         inv = cv2.invertAffineTransform(m)
         return (raw @ inv[:, :2].T + inv[:, 2]).astype(np.float32), presence

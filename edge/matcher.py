@@ -17,13 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.card import Decision
+from edge.scores import sigmoid
 
 HEAD_BLOCK_ROWS = 1024
 """Rows scored per block by the Siamese head (1024 × 128 float32 = 512 KB, fits in L2)."""
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32, copy=False)
 
 
 @dataclass(frozen=True)
@@ -73,7 +70,7 @@ class Matcher:
     def _squash(self, values: np.ndarray) -> np.ndarray:
         """Values from :meth:`_row_values` → scores (the head's sigmoid is monotonic, so it can be
         applied after taking maxima)."""
-        return values if self.decision.scoring == "cosine" else _sigmoid(values)
+        return values if self.decision.scoring == "cosine" else sigmoid(values)
 
     def _head_logits(self, probe: np.ndarray) -> np.ndarray:
         """``w · |row − probe| + b`` for every row, a cache-sized block of rows at a time.

@@ -59,6 +59,15 @@ class Event:
         return json.dumps(self.to_dict(), ensure_ascii=False)
 
 
+def settings_from(cls: type, config: Any, **overrides: Any) -> Any:
+    """A sink's settings dataclass filled from its config section's same-named fields: one list of
+    fields per output (the config), never copied by hand field by field."""
+    from dataclasses import fields
+
+    values = {f.name: getattr(config, f.name) for f in fields(cls) if hasattr(config, f.name)}
+    return cls(**{**values, **overrides})
+
+
 class Sink(Protocol):
     name: str
 
