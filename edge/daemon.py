@@ -23,7 +23,6 @@ from edge.camera import Camera, CameraError, make_camera
 from edge.camera.reconnect import ReconnectingCamera
 from edge.card import Decision
 from edge.config import Config, check_files, load_config
-from edge.decisions import DecisionMaker
 from edge.errors import ConfigError
 from edge.events import Event, EventBus, RateLimited, Sink, settings_from
 from edge.events.log_sink import LogSink
@@ -31,6 +30,7 @@ from edge.logs import setup_logging
 from edge.pipeline import Recognizer
 from edge.runtime import warn_if_unaccelerated
 from edge.sdnotify import Notifier
+from edge.tracking import Tracker
 from edge.unknown_crops import UnknownCrops
 from gallery.quality import QualityPolicy
 from gallery.sync import Gallery
@@ -127,7 +127,7 @@ class Daemon:
         self.recognizer = self._new_recognizer(cfg)
         self._capture_thread: threading.Thread | None = None
         self._apply_decision(cfg)
-        self.decisions = DecisionMaker(cfg.recognition)
+        self.tracker = Tracker(cfg.recognition)
         self.bus = EventBus(sinks if sinks is not None else self._default_sinks(cfg), cfg.events.queue_size)
         self.camera = ReconnectingCamera(camera or make_camera(cfg.camera), cfg.camera.reconnect_max_s,
                                          on_status=self._camera_status, stop=self.stop_event)
@@ -201,7 +201,7 @@ class Daemon:
 
     def _gallery_changed(self, matcher, report) -> None:
         self.recognizer.matcher = matcher  # one assignment: the loop sees the old or the new gallery
-        self.decisions.reidentify_all()  # names carried over by tracks were decided on the old gallery
+        self.tracker.reidentify_all()  # names carried over by tracks were decided on the old gallery
         self.gallery_updates += 1
         self._log_gallery_problems(report)
         if self.gallery_updates > 1:  # the first sync is part of starting up
@@ -261,7 +261,7 @@ class Daemon:
             setup_logging(new.logging.format, new.logging.level)
         if "recognition" in live:
             self._apply_decision(self.cfg)
-            self.decisions.cfg = new.recognition
+            self.tracker.cfg = new.recognition
         if "events" in live or "device_name" in live:
             self._rebuild_outputs()
         if "gallery" in live:
@@ -339,7 +339,7 @@ class Daemon:
     def _process(self, frame: np.ndarray, now: float) -> None:
         rec = self.recognizer
         faces = rec.detect(frame, self.cfg.recognition.min_face_px)
-        carried = self.decisions.carried_over(faces, now)
+        carried = self.tracker.carried_over(faces, now)
         fresh = rec.identify_faces(frame, [f for f, c in zip(faces, carried, strict=True) if c is None])
         # identify_faces returns the very Face objects it was given, minus any FaceMesh did not confirm
         by_face = {id(r.face): r for r in fresh}
@@ -349,7 +349,7 @@ class Daemon:
         self.faces_seen += len(results)
         self.faces_carried += n_carried
         self.processed += 1
-        for a in self.decisions.update(results, now):
+        for a in self.tracker.update(results, now):
             self.announced += 1
             crop_path = (self.crops.save(a.identified.crop, a.track_id)
                          if a.kind == "unknown" and self.cfg.recognition.save_unknown_crops else None)
@@ -357,7 +357,7 @@ class Daemon:
                                          runner_up_score=a.runner_up_score, box=a.box, track_id=a.track_id,
                                          crop_path=crop_path))
             log.info("%s %s (score %.3f, track %d)", a.kind, a.name or "", a.score, a.track_id)
-        present = self.decisions.present()
+        present = self.tracker.present()
         if present != self.present:
             self.present = present
             self.bus.publish(self._event("present", names=tuple(sorted(present))))

@@ -65,7 +65,7 @@ CARRY_MIN_IOU = 0.5
 the tracking IoU: carrying a name over is a bigger claim than continuing a track)."""
 
 
-class DecisionMaker:
+class Tracker:
     """Feed every frame's results with :meth:`update`; it returns what should be announced now."""
 
     def __init__(self, cfg: RecognitionConfig) -> None:
