@@ -5,8 +5,8 @@ come from. Two templates exist:
 
 * ``dlib5`` — dlib's published 5-point template (``get_face_chip_details``, padding 0.25), fed by
   FaceMesh eye corners and nose base. Reproduces dlib's face chips, which its ResNet was trained on.
-* ``blazeface4`` — where dlib's chips put BlazeFace's eyes, nose tip and mouth (measured on 374 LFW
-  faces, see docs/alignment.md); needs no landmark model, slightly worse in the wild.
+* ``blazeface4`` — where dlib's chips put BlazeFace's eyes, nose tip and mouth (fitted on LFW faces
+  aligned both ways); needs no landmark model, slightly worse in the wild.
 """
 
 from __future__ import annotations

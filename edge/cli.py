@@ -1,4 +1,5 @@
-"""The ``siamese-edge`` command. Only this module prints and sets exit codes.
+"""The ``siamese-edge`` command: parses arguments, maps errors to exit codes and messages. It and the
+commands it registers (``gallery.commands``, ``converter.cli``) are the only code that prints.
 
 Exit codes: 0 success, 1 some inputs failed (the rest were processed), 2 bad configuration or
 usage, 3 a required model or package is missing.

@@ -2,7 +2,7 @@
 
 Why: BlazeFace's six keypoints move with pose (nose tip, ears) and are coarse on in-the-wild
 photos. dlib's metric ResNet was trained on chips aligned from eye corners and the nose base;
-FaceMesh gives those points precisely (≈1.6 ms per face on one core). The crop fed to FaceMesh is
+FaceMesh gives those points precisely (its cost per face: README's performance table). The crop fed to FaceMesh is
 rotated so the eyes are level and spans 1.5× the detection box, as MediaPipe's own graph does.
 """
 

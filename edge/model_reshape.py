@@ -5,14 +5,14 @@ only 192×144: a quarter of the network's work is spent on black bars. The netwo
 up to a final reshape to ``(1, -1, 16)``, so it runs on any input whose sides are multiples of its
 total stride (32) — except that its three ×2 upsampling layers were exported with constant output
 sizes (12×12, 24×24, 48×48). This module rewrites those constants and the declared input shape, so
-a 4:3 frame runs at 192×160 with the same weights and the same pixels per face (2.9 → 2.4 ms for the
-network on one core here).
+a 4:3 frame runs at 192×160 with the same weights and the same pixels per face, and a sixth less
+work than the letterboxed square (the measured gain: README's performance table).
 
 Nothing is written to disk: the third-party file stays byte-identical (its sha256 is checked when it
 is loaded) and the re-shaped model exists only as bytes handed to the interpreter. The numbers are
 overwritten in place (same byte length), found by walking the flatbuffer with :mod:`struct` — the
-generated TFLite schema module would do the same walk but costs ~7 MB of resident memory to import,
-too much on a Pi for five integers.
+generated TFLite schema module would do the same walk but costs megabytes of resident memory to
+import, too much on a Pi for five integers.
 """
 
 from __future__ import annotations

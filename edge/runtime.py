@@ -146,8 +146,8 @@ def dequantize(array: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
 def trim_heap() -> None:
     """Hand freed heap memory back to the OS (glibc ``malloc_trim``); a no-op elsewhere.
 
-    Why: interpreters built for a short job (enrolling new photos in the daemon) free ~30 MB when
-    dropped, but glibc keeps freed pages in its arenas, so without this the daemon's resident size
+    Why: interpreters built for a short job (enrolling new photos in the daemon) free tens of MB
+    when dropped, but glibc keeps freed pages in its arenas, so without this the daemon's resident size
     would stay that much higher for good — on a Pi with 1 GB, that matters.
     """
     import ctypes
