@@ -133,70 +133,70 @@ def _checkpoint_paths(out: Path) -> tuple[Path, Path]:
     return out.with_suffix(".ckpt.keras"), out.with_suffix(".ckpt.json")
 
 
-def train(cfg: TrainConfig):
+def _load_or_build(cfg: TrainConfig):
+    """The Siamese model to train and the epoch to start from (a checkpoint resumes where it stopped)."""
     import keras
 
-    from converter.model import BRANCH_INPUT, L1Distance, branch_of, build_siamese
+    from converter.model import build_siamese
 
-    keras.utils.set_random_seed(cfg.seed)
     ckpt, ckpt_state = _checkpoint_paths(cfg.out)
-    start_epoch = 0
     if cfg.resume and ckpt.is_file():
-        siamese = keras.models.load_model(ckpt)
         start_epoch = json.loads(ckpt_state.read_text())["epoch"]
         log.info("resuming from %s after epoch %d", ckpt, start_epoch)
-    elif cfg.mode == "scratch":
-        siamese = build_siamese(cfg.branch)
-    else:
-        if cfg.init is None:
-            raise SystemExit(f"--mode {cfg.mode} needs --init (e.g. models/build/resnet29_pretrained.keras)")
-        siamese = keras.models.load_model(cfg.init)
-    branch = branch_of(siamese)
-    size = int(branch.input_shape[1])
-    spec = DEFAULT_ALIGNMENT.get(cfg.branch, DEFAULT_ALIGNMENT["resnet29"])
-    if spec.size != size:
-        raise SystemExit(f"branch input {size} does not match the {cfg.branch} alignment size {spec.size}")
-    split = make_split(cfg)
-    crops, _ = crop_images(split.paths, spec, "RGB", desc="training crops")
-    cfg.out.parent.mkdir(parents=True, exist_ok=True)
+        return keras.models.load_model(ckpt), start_epoch
+    if cfg.mode == "scratch":
+        return build_siamese(cfg.branch), 0
+    if cfg.init is None:
+        raise SystemExit(f"--mode {cfg.mode} needs --init (e.g. models/build/resnet29_pretrained.keras)")
+    return keras.models.load_model(cfg.init), 0
+
+
+def _head_only(cfg: TrainConfig, siamese, branch, crops: np.ndarray, rng: np.random.Generator):
+    """``--mode head``: embed every crop once with the frozen branch, train the L1 + sigmoid head on
+    pairs of embeddings. Returns the model to fit, its batch function and the hard-negative space."""
+    import keras
+
+    from converter.model import L1Distance
+
+    branch.trainable = False
+    raw = np.asarray(branch.predict(crops.astype(np.float32), batch_size=64, verbose=0))
+    raw_flip = np.asarray(branch.predict(crops[:, :, ::-1].astype(np.float32), batch_size=64, verbose=0))
+    if cfg.branch == "resnet29":  # its card averages each face with its mirror image: train on that
+        emb = emb_flip = flip_average(raw, raw_flip)
+    else:  # otherwise the mirror image is an augmentation
+        emb, emb_flip = l2_normalize(raw), l2_normalize(raw_flip)
+    ea = keras.Input((emb.shape[1],))
+    eb = keras.Input((emb.shape[1],))
+    model = keras.Model([ea, eb], siamese.get_layer("head")(L1Distance()([ea, eb])))
+
+    def data(sampler: PairSampler, n: int):
+        a, b, y = sampler.batch(n)
+        fa = np.where(rng.random((len(a), 1)) < 0.5, emb[a], emb_flip[a])
+        fb = np.where(rng.random((len(b), 1)) < 0.5, emb[b], emb_flip[b])
+        return [fa, fb], y
+    return model, data, emb
+
+
+def _whole_network(cfg: TrainConfig, siamese, branch, crops: np.ndarray, rng: np.random.Generator):
+    """``--mode scratch|finetune``: augmented pixel pairs through both branches."""
+    def data(sampler: PairSampler, n: int):
+        a, b, y = sampler.batch(n)
+        return [augment(crops[a], rng), augment(crops[b], rng)], y
+    hard = None
+    if cfg.mode == "finetune":
+        hard = l2_normalize(np.asarray(branch.predict(crops.astype(np.float32), batch_size=64, verbose=0)))
+    return siamese, data, hard
+
+
+def _fit(cfg: TrainConfig, siamese, model, data, train_s: PairSampler, val_s: PairSampler,
+         start_epoch: int) -> list[dict]:
+    """Epochs of ``steps`` batches with a progress bar; after each, validation, a JSON line in the
+    log and a checkpoint (so ``--resume`` continues after a crash)."""
+    import keras
+
+    ckpt, ckpt_state = _checkpoint_paths(cfg.out)
     log_path = cfg.out.with_suffix(".log.jsonl")
-    rng = np.random.default_rng(cfg.seed + start_epoch)
-
-    if cfg.mode == "head":
-        branch.trainable = False
-        raw = np.asarray(branch.predict(crops.astype(np.float32), batch_size=64, verbose=0))
-        raw_flip = np.asarray(branch.predict(crops[:, :, ::-1].astype(np.float32), batch_size=64, verbose=0))
-        if cfg.branch == "resnet29":  # its card averages each face with its mirror image: train on that
-            emb = emb_flip = flip_average(raw, raw_flip)
-        else:  # otherwise the mirror image is an augmentation
-            emb, emb_flip = l2_normalize(raw), l2_normalize(raw_flip)
-        ea = keras.Input((emb.shape[1],))
-        eb = keras.Input((emb.shape[1],))
-        head_model = keras.Model([ea, eb], siamese.get_layer("head")(L1Distance()([ea, eb])))
-        model = head_model
-
-        def data(sampler: PairSampler, n: int):
-            a, b, y = sampler.batch(n)
-            fa = np.where(rng.random((len(a), 1)) < 0.5, emb[a], emb_flip[a])
-            fb = np.where(rng.random((len(b), 1)) < 0.5, emb[b], emb_flip[b])
-            return [fa, fb], y
-        hard = emb
-    else:
-        model = siamese
-
-        def data(sampler: PairSampler, n: int):
-            a, b, y = sampler.batch(n)
-            return [augment(crops[a], rng), augment(crops[b], rng)], y
-        hard = None
-        if cfg.mode == "finetune":
-            hard = l2_normalize(np.asarray(branch.predict(crops.astype(np.float32), batch_size=64, verbose=0)))
-
-    model.compile(optimizer=keras.optimizers.Adam(cfg.lr), loss="binary_crossentropy", metrics=["accuracy"])
-    train_s = PairSampler(split.labels, split.train_ids, cfg.seed + 1000 * start_epoch, hard)
-    val_s = PairSampler(split.labels, split.val_ids, cfg.seed + 999, hard)
     val_x, val_y = data(val_s, 512)
-    if size != BRANCH_INPUT.get(cfg.branch, size):
-        log.warning("branch %s has input %d", cfg.branch, size)
     history = []
     for epoch in range(start_epoch, cfg.epochs):
         prog = keras.utils.Progbar(cfg.steps, stateful_metrics=["loss", "accuracy"])
@@ -213,6 +213,33 @@ def train(cfg: TrainConfig):
             f.write(json.dumps(row) + "\n")
         siamese.save(ckpt)
         ckpt_state.write_text(json.dumps({"epoch": epoch + 1}))
+    return history
+
+
+def train(cfg: TrainConfig):
+    import keras
+
+    from converter.model import BRANCH_INPUT, branch_of
+
+    keras.utils.set_random_seed(cfg.seed)
+    siamese, start_epoch = _load_or_build(cfg)
+    branch = branch_of(siamese)
+    size = int(branch.input_shape[1])
+    spec = DEFAULT_ALIGNMENT.get(cfg.branch, DEFAULT_ALIGNMENT["resnet29"])
+    if spec.size != size:
+        raise SystemExit(f"branch input {size} does not match the {cfg.branch} alignment size {spec.size}")
+    if size != BRANCH_INPUT.get(cfg.branch, size):
+        log.warning("branch %s has input %d", cfg.branch, size)
+    split = make_split(cfg)
+    crops, _ = crop_images(split.paths, spec, "RGB", desc="training crops")
+    cfg.out.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(cfg.seed + start_epoch)
+    prepare = _head_only if cfg.mode == "head" else _whole_network
+    model, data, hard = prepare(cfg, siamese, branch, crops, rng)
+    model.compile(optimizer=keras.optimizers.Adam(cfg.lr), loss="binary_crossentropy", metrics=["accuracy"])
+    train_s = PairSampler(split.labels, split.train_ids, cfg.seed + 1000 * start_epoch, hard)
+    val_s = PairSampler(split.labels, split.val_ids, cfg.seed + 999, hard)
+    history = _fit(cfg, siamese, model, data, train_s, val_s, start_epoch)
     tmp = cfg.out.with_name(cfg.out.stem + ".part.keras")
     siamese.save(tmp)
     tmp.replace(cfg.out)
