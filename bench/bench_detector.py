@@ -14,10 +14,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from converter.detection_eval import false_positives, labelled_recall, lfw_found_rate  # noqa: E402
-from edge.card import AlignmentSpec  # noqa: E402
-from edge.detector import FaceDetector  # noqa: E402
-from edge.imageio import read_image  # noqa: E402
-from edge.preprocess import FacePreprocessor  # noqa: E402
+from edge.vision.card import AlignmentSpec  # noqa: E402
+from edge.vision.detector import FaceDetector  # noqa: E402
+from edge.vision.imageio import read_image  # noqa: E402
+from edge.vision.preprocess import FacePreprocessor  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.pipeline import Recognizer  # noqa: E402
+from edge.vision.pipeline import Recognizer  # noqa: E402
 from gallery.sync import Gallery  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -35,12 +35,12 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.card import Decision  # noqa: E402
-from edge.detector import FaceDetector  # noqa: E402
-from edge.embedder import l2_normalize  # noqa: E402
-from edge.imageio import read_image  # noqa: E402
-from edge.matcher import Matcher  # noqa: E402
-from edge.pipeline import Recognizer  # noqa: E402
+from edge.vision.card import Decision  # noqa: E402
+from edge.vision.detector import FaceDetector  # noqa: E402
+from edge.vision.embedder import l2_normalize  # noqa: E402
+from edge.vision.imageio import read_image  # noqa: E402
+from edge.vision.matcher import Matcher  # noqa: E402
+from edge.vision.pipeline import Recognizer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

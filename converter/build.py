@@ -20,8 +20,8 @@ from converter.embeddings import load_model, pair_scores
 from converter.evaluate import embed_pairs, verification_report
 from converter.lfw import identity_folders, pair_identities, read_pairs
 from converter.quantize import card_for, convert_int8, parity
-from edge.card import Decision, ModelCard, load_card, save_card
-from edge.embedder import Embedder
+from edge.vision.card import Decision, ModelCard, load_card, save_card
+from edge.vision.embedder import Embedder
 
 log = logging.getLogger(__name__)
 

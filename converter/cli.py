@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from edge.assets import REPO_ROOT
+from edge.vision.assets import REPO_ROOT
 
 SHARED_LFW = REPO_ROOT.parent / "shared" / "datasets" / "lfw"
 LFW_IMAGES = SHARED_LFW / "lfw-deepfunneled"

@@ -1,6 +1,6 @@
 """Aligned face crops for training, calibration and evaluation — made by edge's preprocessing.
 
-This module does no image processing of its own: it calls :class:`edge.preprocess.FacePreprocessor`
+This module does no image processing of its own: it calls :class:`edge.vision.preprocess.FacePreprocessor`
 (the one preprocessing path) and caches the resulting crops on disk, because detecting and aligning
 13,000 LFW images takes minutes and every converter command needs the same crops.
 """
@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from edge.card import AlignmentSpec
-from edge.imageio import read_image
-from edge.preprocess import FacePreprocessor
+from edge.vision.card import AlignmentSpec
+from edge.vision.imageio import read_image
+from edge.vision.preprocess import FacePreprocessor
 
 log = logging.getLogger(__name__)
 
 CACHE_DIR = Path(__file__).resolve().parents[1] / ".cache" / "crops"
-EDGE = Path(__file__).resolve().parents[1] / "edge"
+EDGE = Path(__file__).resolve().parents[1] / "edge" / "vision"
 # every module whose behaviour changes a crop: a change to any of them must invalidate cached crops,
 # or an evaluation after a preprocessing fix would silently measure the old preprocessing
 PREPROCESSING_SOURCES = ("preprocess.py", "detector.py", "landmarks.py", "alignment.py", "imageio.py", "assets.py")
@@ -31,7 +31,7 @@ PREPROCESSING_SOURCES = ("preprocess.py", "detector.py", "landmarks.py", "alignm
 
 def preprocessing_fingerprint() -> str:
     """sha256 over the preprocessing code and the third-party models it runs."""
-    from edge.assets import ASSETS
+    from edge.vision.assets import ASSETS
 
     h = hashlib.sha256()
     for name in PREPROCESSING_SOURCES:

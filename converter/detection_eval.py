@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from edge.boxes import iou
-from edge.detector import FaceDetector
-from edge.imageio import read_image
+from edge.vision.boxes import iou
+from edge.vision.detector import FaceDetector
+from edge.vision.imageio import read_image
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from edge.card import AlignmentSpec, ModelCard, load_card
-from edge.embedder import Embedder, flip_average, l2_normalize
-from edge.scores import head_logits, sigmoid
+from edge.vision.card import AlignmentSpec, ModelCard, load_card
+from edge.vision.embedder import Embedder, flip_average, l2_normalize
+from edge.vision.scores import head_logits, sigmoid
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.imageio import IMAGE_SUFFIXES
+from edge.vision.imageio import IMAGE_SUFFIXES
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ import numpy as np
 from converter.crops import crop_images
 from converter.embeddings import load_model
 from converter.lfw import identity_folders, pair_identities, read_pairs
-from edge.card import Decision, ModelCard
-from edge.matcher import Matcher
+from edge.vision.card import Decision, ModelCard
+from edge.vision.matcher import Matcher
 
 MARGINS = {"cosine": np.round(np.arange(0.0, 0.21, 0.01), 3), "head": np.round(np.arange(0.0, 0.31, 0.02), 3)}
 

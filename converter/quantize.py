@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.card import AlignmentSpec, Decision, ModelCard
+from edge.vision.card import AlignmentSpec, Decision, ModelCard
 
 log = logging.getLogger(__name__)
 

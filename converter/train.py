@@ -25,7 +25,7 @@ from converter.crops import crop_images
 from converter.lfw import identity_folders, pair_identities, read_pairs
 from converter.pretrained import provenance_path
 from converter.quantize import DEFAULT_ALIGNMENT
-from edge.embedder import flip_average, l2_normalize
+from edge.vision.embedder import flip_average, l2_normalize
 
 log = logging.getLogger(__name__)
 

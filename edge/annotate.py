@@ -7,7 +7,7 @@ import unicodedata
 import cv2
 import numpy as np
 
-from edge.pipeline import Identified
+from edge.vision.pipeline import Identified
 
 KNOWN = (60, 200, 60)
 UNKNOWN = (40, 40, 230)

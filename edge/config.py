@@ -317,8 +317,8 @@ def check_files(cfg: Config) -> None:
         raise ConfigError(f"model -> path: {cfg.model.path!r} does not exist")
     if cfg.camera.source == "replay" and not Path(cfg.camera.path).exists():
         raise ConfigError(f"camera -> path: {cfg.camera.path!r} does not exist (a folder of images or a video)")
-    from edge.card import load_card
     from edge.errors import ModelFileError
+    from edge.vision.card import load_card
 
     try:
         load_card(cfg.model.path or default_model_path())
@@ -357,7 +357,7 @@ def parse_config(text: str, source: str = "<config>", base: Path | None = None) 
 
 
 def default_model_path() -> Path:
-    from edge.embedder import DEFAULT_MODEL
+    from edge.vision.embedder import DEFAULT_MODEL
 
     return Path(DEFAULT_MODEL)
 

@@ -21,17 +21,17 @@ import numpy as np
 
 from edge.camera import Camera, CameraError, make_camera
 from edge.camera.reconnect import ReconnectingCamera
-from edge.card import Decision
 from edge.config import Config, check_files, load_config
 from edge.errors import ConfigError
 from edge.events import Event, EventBus, RateLimited, Sink, settings_from
 from edge.events.log_sink import LogSink
 from edge.logs import setup_logging
-from edge.pipeline import Recognizer
-from edge.runtime import warn_if_unaccelerated
 from edge.sdnotify import Notifier
 from edge.tracking import Tracker
 from edge.unknown_crops import UnknownCrops
+from edge.vision.card import Decision
+from edge.vision.pipeline import Recognizer
+from edge.vision.runtime import warn_if_unaccelerated
 from gallery.quality import QualityPolicy
 from gallery.sync import Gallery
 from gallery.watch import GalleryWatcher

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.assets import extract_member, pip_download
+from edge.vision.assets import extract_member, pip_download
 
 PACKAGE = "face_recognition==1.3.0"
 PREFIX = "face_recognition-1.3.0/tests/test_images/"

@@ -11,8 +11,8 @@ import cv2
 
 from edge.annotate import annotate
 from edge.errors import ImageError
-from edge.imageio import read_image
-from edge.pipeline import Identified, Recognizer
+from edge.vision.imageio import read_image
+from edge.vision.pipeline import Identified, Recognizer
 
 log = logging.getLogger(__name__)
 

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.boxes import iou
 from edge.config import RecognitionConfig
-from edge.detector import Face
-from edge.pipeline import Identified
+from edge.vision.boxes import iou
+from edge.vision.detector import Face
+from edge.vision.pipeline import Identified
 
 log = logging.getLogger(__name__)
 

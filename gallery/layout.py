@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge.errors import ConfigError
-from edge.imageio import IMAGE_SUFFIXES
 from edge.printable import has_control, printable
+from edge.vision.imageio import IMAGE_SUFFIXES
 
 GALLERY_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 TEMP_SUFFIXES = (".part", ".crdownload", ".tmp", ".swp", ".download")

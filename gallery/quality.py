@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge.preprocess import AlignedFace
+from edge.vision.preprocess import AlignedFace
 
 
 @dataclass(frozen=True)

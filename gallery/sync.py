@@ -17,10 +17,10 @@ import numpy as np
 from tqdm import tqdm
 
 from edge.errors import ImageError, SiameseEdgeError
-from edge.imageio import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image, read_bytes_limited
-from edge.matcher import Matcher
-from edge.pipeline import Recognizer
-from edge.runtime import trim_heap
+from edge.vision.imageio import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image, read_bytes_limited
+from edge.vision.matcher import Matcher
+from edge.vision.pipeline import Recognizer
+from edge.vision.runtime import trim_heap
 from gallery.layout import scan
 from gallery.quality import QualityPolicy, choose_face
 from gallery.store import Result, Store

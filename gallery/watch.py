@@ -16,8 +16,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from edge.matcher import Matcher
 from edge.printable import printable
+from edge.vision.matcher import Matcher
 from gallery.sync import Gallery, SyncInterrupted, SyncReport
 
 log = logging.getLogger(__name__)

@@ -115,7 +115,7 @@ machine="$(python3 -c 'import struct,sys; d=open(sys.argv[1],"rb").read(20); pri
 in_root "$ROOT" /opt/siamese-edge/.venv/bin/python -c '
 import platform
 assert platform.machine() == "aarch64", platform.machine()
-from edge.runtime import interpreter_class
+from edge.vision.runtime import interpreter_class
 import edge.daemon, gallery.sync, edge.events.mqtt_sink, edge.events.gpio_sink
 print("runtime:", interpreter_class()[1], "python", platform.python_version(), platform.machine())
 ' || fail "the installed venv cannot import its runtime or the project"

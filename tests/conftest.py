@@ -42,13 +42,13 @@ def groups_dir() -> Path:
 @pytest.fixture(scope="session")
 def recognizer():
     """The shipped int8 model through the device pipeline (loaded once per test session)."""
-    from edge.pipeline import Recognizer
+    from edge.vision.pipeline import Recognizer
 
     return Recognizer(SHIPPED_MODEL)
 
 
 @pytest.fixture(scope="session")
 def detector():
-    from edge.detector import FaceDetector
+    from edge.vision.detector import FaceDetector
 
     return FaceDetector("auto")

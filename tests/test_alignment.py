@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from edge.alignment import make_template, similarity_transform, warp
+from edge.vision.alignment import make_template, similarity_transform, warp
 
 
 def _apply(m, pts):

@@ -16,7 +16,7 @@ from converter.model import (  # noqa: E402
     branch_of,
     build_siamese,
 )
-from edge.card import AlignmentSpec  # noqa: E402
+from edge.vision.card import AlignmentSpec  # noqa: E402
 
 
 def test_every_branch_builds_a_siamese_with_shared_weights():
@@ -87,7 +87,7 @@ def test_int8_conversion_of_a_small_branch_keeps_parity(lfw_crops, tmp_path):
     """A tiny branch, calibrated on real crops, through the same converter and card as the shipped model."""
     from converter.embeddings import load_model
     from converter.quantize import card_for, convert_int8, parity
-    from edge.card import save_card
+    from edge.vision.card import save_card
 
     crops, labels = lfw_crops
     inp = keras.Input((100, 100, 3))
@@ -113,7 +113,7 @@ def test_importer_reads_dlib_weights_and_matches_the_shipped_model(lfw_crops, sh
     from converter.dlib_import import EXPECTED_CONVS, read_dlib_resnet
     from converter.embeddings import load_model
     from converter.pretrained import build_pretrained_siamese, fetch_dlib_weights
-    from edge.embedder import flip_average
+    from edge.vision.embedder import flip_average
 
     dat = fetch_dlib_weights()
     net = read_dlib_resnet(dat)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from converter.detection_eval import false_positives, labelled_recall, lfw_found_rate
-from edge.detector import SPECS, FaceDetector, ssd_anchors, weighted_nms
+from edge.vision.detector import SPECS, FaceDetector, ssd_anchors, weighted_nms
 
 
 def test_anchor_layouts_match_mediapipe():
@@ -32,7 +32,7 @@ def test_unknown_model_name_is_refused():
 
 def test_letterboxing_maps_boxes_back_to_frame_pixels(seed_dir, detector):
     """A face placed at two offsets of a wide (non-square) frame is reported at those offsets."""
-    from edge.imageio import read_image
+    from edge.vision.imageio import read_image
 
     img = read_image(seed_dir / "database" / "Emilia Clarke.jpg")
     h, w = img.shape[:2]
@@ -64,9 +64,9 @@ def test_a_face_is_found_in_lfw_images(shared_lfw, detector):
 
 
 def test_false_positives_on_dogs_are_reported_and_removed_by_facemesh(groups_dir, detector):
-    from edge.card import AlignmentSpec
-    from edge.imageio import read_image
-    from edge.preprocess import FacePreprocessor
+    from edge.vision.card import AlignmentSpec
+    from edge.vision.imageio import read_image
+    from edge.vision.preprocess import FacePreprocessor
 
     fps = false_positives(detector, groups_dir / "dogs.jpg")
     print(f"\ndogs.jpg, detector alone: {len(fps)} false positive(s) {fps}")
@@ -93,9 +93,9 @@ def test_anchors_follow_a_non_square_input():
 
 
 def test_reshaped_model_runs_with_the_new_input():
-    from edge.assets import asset_path
-    from edge.model_reshape import reshaped_model
-    from edge.runtime import TFLiteModel
+    from edge.vision.assets import asset_path
+    from edge.vision.model_reshape import reshaped_model
+    from edge.vision.runtime import TFLiteModel
 
     path = asset_path(SPECS["full"].file)
     net = TFLiteModel(path, content=reshaped_model(path, 160, 192))
@@ -111,8 +111,8 @@ def test_reshaped_model_changes_only_the_input_shape_and_resize_sizes():
     every other byte as fetched."""
     from ai_edge_litert import schema_py_generated as schema
 
-    from edge.assets import asset_path
-    from edge.model_reshape import reshaped_model
+    from edge.vision.assets import asset_path
+    from edge.vision.model_reshape import reshaped_model
 
     path = asset_path(SPECS["full"].file)
     before, after = path.read_bytes(), reshaped_model(path, 160, 192)
@@ -134,7 +134,7 @@ def test_fitted_input_finds_the_faces_the_square_finds(seed_dir):
     and no fewer faces overall. (Faces near the threshold differ either way: in got.jpg the fitted
     input finds two more of the cast, in tbbt.jpg one face swaps for another.)"""
     from converter.detection_eval import iou
-    from edge.imageio import read_image
+    from edge.vision.imageio import read_image
 
     fitted, square = FaceDetector("full"), FaceDetector("full", fit_frame=False)
     totals = [0, 0]
@@ -152,9 +152,9 @@ def test_fitted_input_finds_the_faces_the_square_finds(seed_dir):
 
 def test_square_input_is_used_when_the_model_cannot_be_reshaped(monkeypatch, seed_dir):
     """A model file the re-shaper does not understand still detects, through the square input."""
-    import edge.detector as det
-    from edge.imageio import read_image
-    from edge.model_reshape import ReshapeUnavailable
+    import edge.vision.detector as det
+    from edge.vision.imageio import read_image
+    from edge.vision.model_reshape import ReshapeUnavailable
 
     def unavailable(*_args, **_kwargs):
         raise ReshapeUnavailable("a resize layer has a computed (not constant) size")

@@ -241,7 +241,7 @@ def test_half_written_photo_is_not_read_early(recognizer, lfw_people, tmp_path):
 
 CRASH_SCRIPT = """
 import sys
-from edge.pipeline import Recognizer
+from edge.vision.pipeline import Recognizer
 from gallery.sync import Gallery
 Gallery(Recognizer(), sys.argv[1], sys.argv[2]).sync()
 print("done", flush=True)

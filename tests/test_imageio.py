@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edge.errors import ImageError
-from edge.imageio import decode_image, read_image
+from edge.vision.imageio import decode_image, read_image
 
 
 def _png_header_only(width: int, height: int) -> bytes:

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from edge.card import Decision
-from edge.embedder import l2_normalize
-from edge.matcher import Matcher
+from edge.vision.card import Decision
+from edge.vision.embedder import l2_normalize
+from edge.vision.matcher import Matcher
 
 
 def unit(*v):
@@ -88,7 +88,7 @@ def test_ten_thousand_rows_give_the_same_answer_as_a_loop():
 
 def test_head_scores_a_gallery_larger_than_one_block_exactly():
     """Blocked scoring (for cache) gives the same per-row and per-person scores as the formula."""
-    from edge.matcher import HEAD_BLOCK_ROWS
+    from edge.vision.matcher import HEAD_BLOCK_ROWS
 
     rng = np.random.default_rng(3)
     rows = 2 * HEAD_BLOCK_ROWS + 77

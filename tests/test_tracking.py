@@ -5,10 +5,10 @@ import dataclasses
 import numpy as np
 
 from edge.config import RecognitionConfig
-from edge.detector import Face
-from edge.matcher import Match
-from edge.pipeline import Identified
 from edge.tracking import Tracker
+from edge.vision.detector import Face
+from edge.vision.matcher import Match
+from edge.vision.pipeline import Identified
 
 
 def seen(name, box=(100, 100, 80, 80), score=0.97):

@@ -18,8 +18,8 @@ import numpy as np
 
 from edge.camera import CameraError
 from edge.errors import ImageError
-from edge.imageio import IMAGE_SUFFIXES, read_image
 from edge.printable import printable
+from edge.vision.imageio import IMAGE_SUFFIXES, read_image
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Face embeddings from an int8 ``.tflite`` + its model card, L2-normalised in numpy.
 
-The card (see :mod:`edge.card`) says how to feed the model; the embedder refuses crops of the wrong
+The card (see :mod:`edge.vision.card`) says how to feed the model; the embedder refuses crops of the wrong
 size, and the L2 normalisation runs outside the graph so int8 output scale never matters.
 """
 
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.assets import REPO_ROOT
-from edge.card import ModelCard, load_card
 from edge.errors import ModelFileError
-from edge.runtime import TFLiteModel
+from edge.vision.assets import REPO_ROOT
+from edge.vision.card import ModelCard, load_card
+from edge.vision.runtime import TFLiteModel
 
 DEFAULT_MODEL = REPO_ROOT / "models" / "face_resnet29_int8.tflite"
 

@@ -78,7 +78,7 @@ class TFLiteModel:
 
     def __init__(self, path: str | os.PathLike[str], num_threads: int = 1, content: bytes | None = None) -> None:
         """``content``: the model's bytes when they differ from the file (a re-shaped copy, see
-        :mod:`edge.model_reshape`); ``path`` then only names it in messages."""
+        :mod:`edge.vision.model_reshape`); ``path`` then only names it in messages."""
         self.path = Path(path)
         if content is None and not self.path.is_file():
             raise ModelFileError(f"model file not found: {self.path}")

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge.alignment import make_template, similarity_transform, warp
-from edge.card import AlignmentSpec
-from edge.detector import Face, FaceDetector
-from edge.landmarks import DLIB5_FROM_FACEMESH, FaceMeshRefiner
+from edge.vision.alignment import make_template, similarity_transform, warp
+from edge.vision.card import AlignmentSpec
+from edge.vision.detector import Face, FaceDetector
+from edge.vision.landmarks import DLIB5_FROM_FACEMESH, FaceMeshRefiner
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from edge.errors import ModelFileError
 
 @dataclass(frozen=True)
 class AlignmentSpec:
-    """How to cut the face crop the model expects (see :mod:`edge.alignment`)."""
+    """How to cut the face crop the model expects (see :mod:`edge.vision.alignment`)."""
 
     template: str = "dlib5"
     size: int = 150
@@ -81,7 +81,7 @@ class ModelCard:
         return card
 
     def _validate(self, bad) -> None:  # noqa: ANN001 - the error factory of from_dict
-        from edge.alignment import TEMPLATE_NAMES
+        from edge.vision.alignment import TEMPLATE_NAMES
 
         for key in ("input_size", "embedding_size"):
             value = getattr(self, key)

@@ -1,7 +1,7 @@
 """The whole device-side recognition path in one object: frame → faces → names.
 
-``Recognizer`` owns a :class:`~edge.preprocess.FacePreprocessor` (detect, refine, align), an
-:class:`~edge.embedder.Embedder` and a :class:`~edge.matcher.Matcher`. Models load once in the
+``Recognizer`` owns a :class:`~edge.vision.preprocess.FacePreprocessor` (detect, refine, align), an
+:class:`~edge.vision.embedder.Embedder` and a :class:`~edge.vision.matcher.Matcher`. Models load once in the
 constructor; :meth:`identify` is the per-frame call (or :meth:`detect`, then :meth:`identify_faces`
 for the faces that need it — the daemon skips faces it already knows from tracking). The matcher
 can be swapped at any time (gallery changes) with a single attribute assignment, which is atomic in
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.card import Decision
-from edge.detector import Face
-from edge.embedder import Embedder
-from edge.matcher import Match, Matcher
-from edge.preprocess import FacePreprocessor
+from edge.vision.card import Decision
+from edge.vision.detector import Face
+from edge.vision.embedder import Embedder
+from edge.vision.matcher import Match, Matcher
+from edge.vision.preprocess import FacePreprocessor
 
 
 @dataclass(frozen=True)

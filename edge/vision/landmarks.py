@@ -13,10 +13,10 @@ import math
 import cv2
 import numpy as np
 
-from edge.assets import asset_path
-from edge.detector import Face
-from edge.runtime import TFLiteModel
-from edge.scores import sigmoid
+from edge.vision.assets import asset_path
+from edge.vision.detector import Face
+from edge.vision.runtime import TFLiteModel
+from edge.vision.scores import sigmoid
 
 DLIB5_FROM_FACEMESH = (263, 362, 33, 133, 2)
 """FaceMesh indices of dlib's 5 parts: left eye outer/inner, right eye outer/inner, nose base."""

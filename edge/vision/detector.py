@@ -1,9 +1,9 @@
 """MediaPipe BlazeFace face detection with six keypoints, decoded in numpy.
 
-Two models (both fetched at install, see :mod:`edge.assets`): ``short`` (128×128, faces near the
+Two models (both fetched at install, see :mod:`edge.vision.assets`): ``short`` (128×128, faces near the
 camera) and ``full`` (192×192 sparse, faces down to ~20 px in a 640 px frame). Frames of any size
 and aspect are letterboxed into the input and results are mapped back to frame pixels. The full
-range model's input takes the frame's aspect (192×160 for 4:3, see :mod:`edge.model_reshape`), so
+range model's input takes the frame's aspect (192×160 for 4:3, see :mod:`edge.vision.model_reshape`), so
 no work is spent on letterbox bars.
 
 Box convention everywhere in this project: ``(x, y, w, h)`` in frame pixels, float.
@@ -22,12 +22,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.assets import asset_path
-from edge.boxes import iou, overlap_of_smaller
 from edge.errors import ModelFileError
-from edge.model_reshape import ReshapeUnavailable, reshaped_model
-from edge.runtime import TFLiteModel
-from edge.scores import sigmoid
+from edge.vision.assets import asset_path
+from edge.vision.boxes import iou, overlap_of_smaller
+from edge.vision.model_reshape import ReshapeUnavailable, reshaped_model
+from edge.vision.runtime import TFLiteModel
+from edge.vision.scores import sigmoid
 
 log = logging.getLogger(__name__)
 

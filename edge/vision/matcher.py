@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.card import Decision
-from edge.scores import sigmoid
+from edge.vision.card import Decision
+from edge.vision.scores import sigmoid
 
 HEAD_BLOCK_ROWS = 1024
 """Rows scored per block by the Siamese head (1024 × 128 float32 = 512 KB, fits in L2)."""

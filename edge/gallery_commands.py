@@ -40,7 +40,7 @@ def _defaults(args: argparse.Namespace) -> tuple[Path, Path]:
 
 
 def _open(args: argparse.Namespace):
-    from edge.pipeline import Recognizer
+    from edge.vision.pipeline import Recognizer
     from gallery.sync import Gallery
 
     folder, state = _defaults(args)
@@ -99,7 +99,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from edge.imageio import read_image
+    from edge.vision.imageio import read_image
     from gallery.layout import GALLERY_SUFFIXES, person_folder
 
     folder, _ = _defaults(args)

@@ -24,7 +24,7 @@ from edge.errors import ModelFileError
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 FETCH_HINT = "run `siamese-edge fetch-models` (or `make models`)"
 
 

@@ -1,0 +1,91 @@
+"""The layers a newcomer can see, kept by a test: every import in the project (lazy ones inside
+functions included) goes downwards only.
+
+    base       edge.errors, edge.printable            imports nothing of the project
+    vision     edge.vision.*                          base
+    gallery    gallery.*  (enrolment)                 base, vision
+    converter  converter.* (workstation, TensorFlow)  base, vision
+    app        every other edge.* module              anything below; of the converter only its
+                                                      argument parser (converter.cli)
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+BASE = {"edge.errors", "edge.printable"}
+
+
+def layer(module: str) -> str:
+    if module in BASE:
+        return "base"
+    for prefix, name in (("edge.vision", "vision"), ("gallery", "gallery"), ("converter", "converter")):
+        if module == prefix or module.startswith(prefix + "."):
+            return name
+    return "app" if module == "edge" or module.startswith("edge.") else "outside"
+
+
+ALLOWED = {
+    "base": {"base"},
+    "vision": {"base", "vision"},
+    "gallery": {"base", "vision", "gallery"},
+    "converter": {"base", "vision", "converter"},
+    "app": {"base", "vision", "gallery", "app", "converter"},
+}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def project_imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every import of a project module in ``path``, at any depth."""
+    tree = ast.parse(path.read_text(), str(path))
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.append((node.lineno, node.module))
+            # `from edge import cli` imports the module edge.cli
+            out += [(node.lineno, f"{node.module}.{a.name}") for a in node.names
+                    if (REPO / node.module.replace(".", "/") / f"{a.name}.py").exists()]
+    return [(line, m) for line, m in out if m.split(".")[0] in ("edge", "gallery", "converter")]
+
+
+SOURCES = sorted(p for folder in ("edge", "gallery", "converter") for p in (REPO / folder).rglob("*.py"))
+
+
+def violations(path: Path, me: str) -> list[str]:
+    mine = layer(me)
+    wrong = []
+    for line, target in project_imports(path):
+        theirs = layer(target)
+        if theirs not in ALLOWED[mine]:
+            wrong.append(f"{me}:{line} ({mine}) imports {target} ({theirs})")
+        elif mine == "app" and theirs == "converter" and target != "converter.cli":
+            wrong.append(f"{me}:{line} (app) imports {target}: only converter.cli")
+    return wrong
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(REPO)))
+def test_imports_go_down_the_layers_only(path):
+    wrong = violations(path, module_name(path))
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_rule_catches_imports_against_the_layers(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("def later():\n    from edge.daemon import Daemon\n")  # a lazy import counts too
+    assert violations(probe, "edge.vision.probe") == ["edge.vision.probe:2 (vision) imports edge.daemon (app)"]
+    probe.write_text("from converter.train import train\n")
+    assert violations(probe, "gallery.probe") == ["gallery.probe:1 (gallery) imports converter.train (converter)"]
+    assert violations(probe, "edge.daemon") == ["edge.daemon:1 (app) imports converter.train: only converter.cli"]
