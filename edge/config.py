@@ -342,6 +342,8 @@ def resolve(cfg: Config, base: Path) -> Config:
 
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
+"""The documented defaults in a checkout; an installed wheel has no config.yaml and uses the same
+values, which are the dataclasses' own defaults (a test keeps the two equal)."""
 
 
 def parse_config(text: str, source: str = "<config>", base: Path | None = None) -> Config:
@@ -370,6 +372,8 @@ def load_config(path: str | Path | None = None) -> Config:
 
     Whatever the file holds, the only exception is :class:`ConfigError`."""
     path = Path(path or os.environ.get("SIAMESE_EDGE_CONFIG") or DEFAULT_CONFIG)
+    if path == DEFAULT_CONFIG and not path.exists():  # an installed wheel: the documented defaults
+        return parse_config("{}", "<defaults>", Path.cwd())
     try:
         if path.is_dir():
             raise ConfigError(f"{path}: is a folder, not a config file")

@@ -25,6 +25,11 @@ from edge.errors import ModelFileError
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+IN_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "edge").is_dir()
+"""Running from the repository (editable install, tests, the Pi's /opt/siamese-edge) rather than
+from an installed wheel: files are then found in the checkout itself."""
+SHIPPED_MODEL = "face_resnet29_int8.tflite"
+MODELS_PACKAGE = "siamese_edge_models"  # the wheel carries models/ under this name (pyproject.toml)
 FETCH_HINT = "run `siamese-edge fetch-models` (or `make models`)"
 
 
@@ -55,9 +60,26 @@ ASSETS: dict[str, Asset] = {
 
 
 def models_dir() -> Path:
-    """Directory of third-party models: ``$SIAMESE_EDGE_MODELS`` or ``<repo>/models/third_party``."""
+    """Directory of third-party models: ``$SIAMESE_EDGE_MODELS``, else ``<repo>/models/third_party``
+    in a checkout, else the user's cache (``$XDG_CACHE_HOME/siamese-edge/models``) for an installed
+    wheel, whose own folder may not be writable."""
     env = os.environ.get("SIAMESE_EDGE_MODELS")
-    return Path(env) if env else REPO_ROOT / "models" / "third_party"
+    if env:
+        return Path(env)
+    if IN_CHECKOUT:
+        return REPO_ROOT / "models" / "third_party"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "siamese-edge" / "models"
+
+
+def shipped_model() -> Path:
+    """The int8 embedding model built by our converter (its card beside it): ``models/`` in a
+    checkout, package data in an installed wheel."""
+    if IN_CHECKOUT:
+        return REPO_ROOT / "models" / SHIPPED_MODEL
+    from importlib.resources import files
+
+    return Path(str(files(MODELS_PACKAGE) / SHIPPED_MODEL))
 
 
 def sha256_of(path: Path) -> str:

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import ModelFileError
-from edge.vision.assets import REPO_ROOT
+from edge.vision.assets import shipped_model
 from edge.vision.card import ModelCard, load_card
 from edge.vision.runtime import TFLiteModel
 
-DEFAULT_MODEL = REPO_ROOT / "models" / "face_resnet29_int8.tflite"
+DEFAULT_MODEL = shipped_model()
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:
