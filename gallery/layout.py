@@ -1,9 +1,9 @@
 """Which files in a gallery folder are photos of whom.
 
 Layouts: ``<gallery>/<Person Name>/*.{jpg,jpeg,png,webp}`` (several photos per person) and the
-seed's flat ``<gallery>/<Person Name>.jpg``. Hidden files, editor temp files and partial downloads
-are ignored; symlinks that leave the gallery and folders nested deeper than one level are reported
-and skipped, never followed.
+seed's flat ``<gallery>/<Person Name>.jpg``. Hidden entries are ignored; editor backups, partial
+downloads, ``_``-prefixed names and program files are skipped and listed with the reason, as are
+symlinks that leave the gallery and folders nested deeper than one level (never followed).
 """
 
 from __future__ import annotations
@@ -32,11 +32,25 @@ class Skipped:
     reason: str
 
 
-def is_ignored(name: str) -> bool:
-    """Hidden files, editor temp files, partial downloads, and ``_``-prefixed entries (so the
-    repository's own ``gallery/`` package folder can double as the default enrollment folder)."""
-    return (name.startswith((".", "~", "_")) or name.endswith("~") or name.lower().endswith(TEMP_SUFFIXES)
-            or name.endswith((".py", ".pyc")))
+def not_a_photo_reason(name: str) -> str | None:
+    """Why an entry is passed over before it is even looked at (listed by ``gallery status``), or
+    ``None``. Hidden entries are not here: they are skipped without a word (.DS_Store, .git)."""
+    lower = name.lower()
+    if lower.endswith(TEMP_SUFFIXES):
+        return "a partial download or temporary file: it is enrolled once complete and renamed"
+    if name.startswith("~") or name.endswith("~"):
+        return "an editor's backup file"
+    if name.startswith("_"):
+        return "names starting with '_' are not enrolled (rename it to enrol)"
+    if lower.endswith((".py", ".pyc")):
+        return "not a photo (a program file)"
+    return None
+
+
+def _program_file(root: Path, name: str) -> bool:
+    """The checkout's own ``gallery/`` package doubles as the default photo folder: its code is not
+    a user's entry and is not listed."""
+    return (root / "__init__.py").is_file() and (name.endswith((".py", ".pyc")) or name == "__pycache__")
 
 
 def _display_name(raw: str) -> str:
@@ -108,10 +122,10 @@ def scan(gallery: str | Path) -> tuple[list[GalleryFile], list[Skipped]]:
     except OSError as exc:
         raise FileNotFoundError(f"gallery folder {root} cannot be read: {exc.strerror}") from None
     for entry in entries:
-        if is_ignored(entry.name):
+        if entry.name.startswith(".") or _program_file(root, entry.name):
             continue
         path = Path(entry.path)
-        problem = _unusable_entry(entry, path, real_root)
+        problem = not_a_photo_reason(entry.name) or _unusable_entry(entry, path, real_root)
         if problem:
             skipped.append(Skipped(path, problem))
             continue
@@ -134,9 +148,9 @@ def _scan_person(folder: Path, real_root: Path, files: list[GalleryFile], skippe
         return
     for entry in entries:
         path = Path(entry.path)
-        if is_ignored(entry.name):
+        if entry.name.startswith("."):
             continue
-        problem = _unusable_entry(entry, path, real_root)
+        problem = not_a_photo_reason(entry.name) or _unusable_entry(entry, path, real_root)
         if problem:
             skipped.append(Skipped(path, problem))
         elif entry.is_dir(follow_symlinks=False):

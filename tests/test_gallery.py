@@ -302,3 +302,28 @@ def test_gallery_add_copies_and_remove_needs_confirmation(lfw_people, tmp_path, 
     assert main(["gallery", "remove", "--gallery", str(g), "--state", str(tmp_path / "s"), "Colin Powell",
                  "--yes"]) == 0
     assert not (g / "Colin Powell").exists()
+
+
+def test_status_lists_every_entry_it_passes_over_with_the_reason(tmp_path):
+    g = tmp_path / "gallery"
+    (g / "_Bob").mkdir(parents=True)
+    (g / "_Bob" / "1.jpg").write_bytes(b"x")
+    (g / "Ann").mkdir()
+    (g / "Ann" / "face.jpg.crdownload").write_bytes(b"x")
+    (g / "Ann" / "face.jpg~").write_bytes(b"x")
+    (g / "notes.py").write_text("print()")
+    (g / ".DS_Store").write_bytes(b"x")
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "gallery", "status", "--gallery", str(g), "--state",
+                        str(tmp_path / "state")], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+
+    def reason(name: str) -> str:
+        return next(line for line in lines if line.split("  (")[0].endswith(name)).split("  (", 1)[1]
+
+    assert reason("_Bob").startswith("names starting with '_' are not enrolled")
+    assert reason("face.jpg.crdownload").startswith("a partial download or temporary file")
+    assert reason("face.jpg~") == "an editor's backup file)"
+    assert reason("notes.py") == "not a photo (a program file))"
+    assert not any(".DS_Store" in line for line in lines)  # hidden entries are not a user's photos
