@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent
+sys.path.insert(0, str(SRC))
+from tests.mqtt_broker import Broker, Subscriber  # noqa: E402 - the same broker the MQTT tests use
+
 BUILD = Path(os.environ.get("SERVICE_BUILD", SRC / "build" / "service")).resolve()
 BASE, ROOT, LOGS = BUILD / "base", BUILD / "root", BUILD / "logs"
 VAR = "/var/lib/siamese-edge"
@@ -276,39 +278,6 @@ class Machine:
         unmount_all(ROOT)
 
 
-class Broker:
-    def __init__(self) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        conf = LOGS / "mosquitto.conf"
-        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import paho.mqtt.client as mqtt
-
-        self.messages: list[tuple[str, str]] = []
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="service-test")
-        self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload.decode("utf-8", "replace")))
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe("siamese-edge/#", qos=1)
-        wait_until("mosquitto listening", self._listening, 10, 0.1)
-        self.client.connect("127.0.0.1", self.port)
-        self.client.loop_start()
-
-    def _listening(self) -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-        self.proc.terminate()
-        self.proc.wait(5)
-
-
 def stage_ms(lines: list[str]) -> list[float]:
     """detect + align + embed per frame from each stats line, the first (start-up) one dropped."""
     values = [sum(map(float, m.groups())) for line in lines if (m := STATS.search(line))]
@@ -333,13 +302,13 @@ def check_ready_and_accelerated(m: Machine) -> None:
         fail("the journal mentions cpuinfo: " + next(line for line in text.splitlines() if "cpuinfo" in line))
 
 
-def check_events(m: Machine, broker: Broker) -> None:
+def check_events(m: Machine, sub: Subscriber) -> None:
     step("events arrive in the log file and on the broker")
     log_file = ROOT / VAR.lstrip("/") / "state/events.jsonl"
     wait_until("a recognized event in the log file", lambda: log_file.exists() and '"recognized"' in
                log_file.read_text(), 90)
     wait_until("a recognized event on the broker", lambda: any(
-        t == "siamese-edge/door/event" and '"recognized"' in p for t, p in broker.messages), 30)
+        t == "siamese-edge/door/event" and '"recognized"' in p for t, p, _ in sub.topics("siamese-edge/")), 30)
 
 
 def side_by_side(m: Machine, seconds: int = 30) -> tuple[list[float], list[float]]:
@@ -429,20 +398,22 @@ def main() -> int:
     LOGS.mkdir(parents=True)
     step("installing with the unchanged systemd/install.sh (as sudo from pi's clone)")
     install()
-    broker = Broker()
+    broker = Broker(LOGS).start()
+    sub = Subscriber(broker.port, ["siamese-edge/#"])
     stage_the_demo(broker.port)
     step("booting with systemd-nspawn")
     try:
         machine = Machine()
     except BaseException:
-        broker.close()
+        sub.close()
+        broker.stop()
         unmount_all(ROOT)
         raise
     try:
         state = machine.sh("systemctl is-system-running --wait", check=False, timeout=120).stdout.strip()
         print(f"[service-test] system {state}")
         check_ready_and_accelerated(machine)
-        check_events(machine, broker)
+        check_events(machine, sub)
         inside, outside = side_by_side(machine)
         if not inside or not outside:
             fail(f"no stats to compare (inside {inside}, outside {outside})")
@@ -458,7 +429,8 @@ def main() -> int:
         (LOGS / "journal.txt").write_text("\n".join(machine.messages()))
     finally:
         machine.stop()
-        broker.close()
+        sub.close()
+        broker.stop()
     print(f"\n[service-test] PASSED in {time.monotonic() - t0:.0f} s")
     return 0
 

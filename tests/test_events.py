@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import stat
-import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -17,6 +14,7 @@ import pytest
 from edge.events import Event, EventBus, RateLimited
 from edge.events.gpio_sink import GpioRule, GpioSink
 from edge.events.hook_sink import HookSink
+from tests.mqtt_broker import Broker, Subscriber, _free_port, wait_until
 
 
 def recognized(name="Alice", **kw):
@@ -37,15 +35,6 @@ def mock_factory():
 
 def level(factory, pin: int) -> bool:
     return bool(factory.pin(pin).state)
-
-
-def wait_until(cond, timeout=3.0) -> float:
-    t0 = time.monotonic()
-    while not cond():
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError("condition not reached")
-        time.sleep(0.005)
-    return time.monotonic() - t0
 
 
 def test_pulse_turns_the_pin_on_for_its_seconds(mock_factory):
@@ -218,40 +207,6 @@ def test_slow_sink_does_not_slow_the_recognition_loop(shared_lfw, tmp_path):
 # ---------------------------------------------------------------------------- MQTT
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Broker:
-    """A real mosquitto on 127.0.0.1 with a generated config; can be stopped and restarted."""
-
-    def __init__(self, folder: Path) -> None:
-        self.port = _free_port()
-        self.conf = folder / "mosquitto.conf"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-        self.proc = None
-
-    def start(self) -> Broker:
-        self.proc = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(self.conf)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(self._listening, timeout=5)
-        return self
-
-    def _listening(self) -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc:
-            self.proc.terminate()
-            self.proc.wait(5)
-
-
 @pytest.fixture
 def broker(tmp_path):
     if not (shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists()):
@@ -259,33 +214,6 @@ def broker(tmp_path):
     b = Broker(tmp_path).start()
     yield b
     b.stop()
-
-
-class Subscriber:
-    def __init__(self, port: int, topics: list[str]) -> None:
-        import paho.mqtt.client as mqtt
-
-        self.messages: list[tuple[str, str, bool]] = []
-        self.times: list[float] = []  # wall-clock arrival of each message (compared with event timestamps)
-        self.lock = threading.Lock()
-        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{port}")
-        self.c.on_message = lambda c, u, m: self._add(m)
-        self.c.on_connect = lambda c, u, f, rc, p: [c.subscribe(t, qos=1) for t in topics]
-        self.c.connect("127.0.0.1", port)
-        self.c.loop_start()
-
-    def _add(self, m) -> None:
-        with self.lock:
-            self.messages.append((m.topic, m.payload.decode(), m.retain))
-            self.times.append(time.time())
-
-    def topics(self, prefix: str) -> list[tuple[str, str, bool]]:
-        with self.lock:
-            return [m for m in self.messages if m[0].startswith(prefix)]
-
-    def close(self):
-        self.c.loop_stop()
-        self.c.disconnect()
 
 
 REQUIRED = {  # what Home Assistant's MQTT discovery needs per component

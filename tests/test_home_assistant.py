@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO
-from tests.test_events import REQUIRED, Subscriber, broker, wait_until  # noqa: F401 - broker is a fixture
+from tests.mqtt_broker import Subscriber, wait_until
+from tests.test_events import REQUIRED, broker  # noqa: F401 - broker is a fixture
 
 # Home Assistant's discovery topic rule (homeassistant/components/mqtt/discovery.py)
 DISCOVERY_TOPIC = re.compile(r"^homeassistant/(?P<component>\w+)/(?:(?P<node_id>[a-zA-Z0-9_-]+)/)?"

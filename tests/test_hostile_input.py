@@ -78,6 +78,13 @@ def frame_of(photo: Path | None, size: tuple[int, int] = (480, 640)) -> np.ndarr
     return canvas
 
 
+def write_frames(folder: Path, photos: list[Path | None]) -> None:
+    """A replay folder: one 640×480 frame per entry (the photo pasted in, or an empty scene)."""
+    folder.mkdir(exist_ok=True)
+    for i, photo in enumerate(photos):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), frame_of(photo))
+
+
 def crafted_bomb_jpeg(width: int = 20000, height: int = 20000) -> bytes:
     """A JPEG that claims ``width``×``height`` with its frame header after two 60 KB comment segments
     (as big EXIF/ICC blocks put it in ordinary camera photos): past the first 64 KiB."""
@@ -378,10 +385,7 @@ def test_5_a_full_disk_is_logged_once_recognition_goes_on_and_writes_resume(shar
     for p in powell[:3]:
         shutil.copy(p, gallery)
     replay = tmp_path / "replay"
-    replay.mkdir()
-    frames = [powell[12]] * 8 + [None] * 6 + [stranger] * 10 + [None] * 6
-    for i, photo in enumerate(frames):
-        cv2.imwrite(str(replay / f"{i:03d}.png"), frame_of(photo))
+    write_frames(replay, [powell[12]] * 8 + [None] * 6 + [stranger] * 10 + [None] * 6)
     config = tmp_path / "config.yaml"
     config.write_text(f"""
 device_name: full
@@ -504,9 +508,7 @@ def merge_yaml(text: str, extra: str) -> str:
 
 def test_8_sighup_with_an_unreadable_config_keeps_the_daemon_running(shared_lfw, tmp_path):
     powell = sorted((shared_lfw / "Colin_Powell").glob("*.jpg"))
-    (tmp_path / "replay").mkdir()
-    for i in range(4):
-        cv2.imwrite(str(tmp_path / "replay" / f"{i}.png"), frame_of(powell[12]))
+    write_frames(tmp_path / "replay", [powell[12]] * 4)
     cfg = tmp_path / "config.yaml"
     good = base_config(tmp_path).replace("source: replay,", "source: replay, loop: true, fps: 5,")
     cfg.write_text(good)
@@ -530,9 +532,7 @@ def test_8_sighup_with_an_unreadable_config_keeps_the_daemon_running(shared_lfw,
 
 
 def test_11_a_hook_flooding_stderr_costs_no_memory_and_is_reported(shared_lfw, tmp_path):
-    (tmp_path / "replay").mkdir()
-    for i in range(3):
-        cv2.imwrite(str(tmp_path / "replay" / f"{i}.png"), frame_of(None))
+    write_frames(tmp_path / "replay", [None] * 3)
     cfg = tmp_path / "config.yaml"
     cfg.write_text(base_config(tmp_path).replace("source: replay,", "source: replay, loop: true, fps: 5,")
                    + "events: {hook: {command: /bin/sh, args: ['-c', 'head -c 400000000 /dev/zero | tr "
@@ -589,8 +589,7 @@ def test_12_sigterm_during_a_large_sync_stops_between_photos(shared_lfw, tmp_pat
         for p in sorted(person.glob("*.jpg"))[:3]:
             shutil.copy(p, gallery / person.name)
     total = sum(1 for _ in gallery.rglob("*.jpg"))
-    (tmp_path / "replay").mkdir()
-    cv2.imwrite(str(tmp_path / "replay" / "0.png"), frame_of(None))
+    write_frames(tmp_path / "replay", [None])
     cfg = tmp_path / "config.yaml"
     cfg.write_text(base_config(tmp_path).replace("source: replay,", "source: replay, loop: true,"))
     (tmp_path / "sentinel.txt").write_text("beside the gallery")
@@ -656,9 +655,7 @@ def test_5_an_event_log_on_a_full_disk_warns_once_and_the_events_go_on(caplog):
 
 def test_5_unknown_face_crops_are_bounded_by_count(shared_lfw, tmp_path):
     stranger = sorted((shared_lfw / "Serena_Williams").glob("*.jpg"))[2]
-    (tmp_path / "replay").mkdir()
-    for i, photo in enumerate([stranger] * 8 + [None] * 4):
-        cv2.imwrite(str(tmp_path / "replay" / f"{i:03d}.png"), frame_of(photo))
+    write_frames(tmp_path / "replay", [stranger] * 8 + [None] * 4)
     cfg = tmp_path / "config.yaml"
     cfg.write_text(base_config(tmp_path).replace("source: replay,", "source: replay, loop: true, fps: 20,")
                    + "recognition: {unknown_after_frames: 3, cooldown_s: 0, track_timeout_s: 0.1, "
