@@ -262,6 +262,8 @@ class Daemon:
         if "recognition" in live:
             self._apply_decision(self.cfg)
             self.tracker.cfg = new.recognition
+            self.crops.max_count = new.recognition.unknown_crops_max
+            self.crops.max_age_s = new.recognition.unknown_crops_max_age_days * 86400
         if "events" in live or "device_name" in live:
             self._rebuild_outputs()
         if "gallery" in live:
