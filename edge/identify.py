@@ -47,7 +47,7 @@ def run_identify(recognizer: Recognizer, images: list[str], out_dir: str | None,
             print(f"error: {exc}", file=sys.stderr)
             failures += 1
             continue
-        results = recognizer.identify(image)
+        results = recognizer.identify(image, photo=True)
         if as_json:
             for r in results or [None]:
                 print(json.dumps(face_record(name, r), ensure_ascii=False))

@@ -10,6 +10,7 @@ Python.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from edge.vision.card import Decision
 from edge.vision.detector import Face
 from edge.vision.embedder import Embedder
 from edge.vision.matcher import Match, Matcher
-from edge.vision.preprocess import FacePreprocessor
+from edge.vision.preprocess import RETRY_BORDERS, FacePreprocessor, padded_for_retry, retry_with_border, unpadded
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,15 @@ class Recognizer:
         self.times.match = (time.perf_counter() - t2) * 1e3
         return out
 
-    def identify(self, image_bgr: np.ndarray, min_face_px: float = 0.0) -> list[Identified]:
-        """Every face in ``image_bgr`` (largest first) with its match against the current gallery."""
-        return self.identify_faces(image_bgr, self.detect(image_bgr, min_face_px))
+    def identify(self, image_bgr: np.ndarray, min_face_px: float = 0.0, photo: bool = False) -> list[Identified]:
+        """Every face in ``image_bgr`` (largest first) with its match against the current gallery.
+        ``photo``: a small photo with no face found gets the border retry of
+        :meth:`FacePreprocessor.faces` (never a camera frame: the daemon passes its detections)."""
+        found = self.identify_faces(image_bgr, self.detect(image_bgr, min_face_px))
+        for fraction in RETRY_BORDERS if photo and retry_with_border(image_bgr) else ():
+            if found:
+                break
+            padded, pad = padded_for_retry(image_bgr, fraction)
+            faces = [dataclasses.replace(f, secondary=True) for f in self.detect(padded, min_face_px)]
+            found = [dataclasses.replace(r, face=unpadded(r.face, pad)) for r in self.identify_faces(padded, faces)]
+        return found

@@ -10,6 +10,7 @@ model's input range happens inside the model graph.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import cv2
@@ -19,6 +20,32 @@ from edge.vision.alignment import make_template, similarity_transform, warp
 from edge.vision.card import AlignmentSpec
 from edge.vision.detector import Face, FaceDetector
 from edge.vision.landmarks import DLIB5_FROM_FACEMESH, FaceMeshRefiner
+
+PAD_RETRY_MAX_SIDE = 480
+"""A photo no larger than this in which nothing is found gets a second look inside a border: a tight
+face crop (the face filling the picture, as in the seed's ``eval/`` photos) lacks the context
+BlazeFace was trained with. Camera frames never take this path (the daemon calls :meth:`detect`)."""
+
+
+RETRY_BORDERS = (0.25, 0.5)
+"""Border widths tried in turn, as fractions of the photo's long side (each one costs a detection)."""
+
+
+def padded_for_retry(image_bgr: np.ndarray, fraction: float) -> tuple[np.ndarray, int]:
+    """The photo centred in a mid-grey border ``fraction`` of its long side wide, and that width."""
+    pad = max(1, round(max(image_bgr.shape[:2]) * fraction))
+    return cv2.copyMakeBorder(image_bgr, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(128, 128, 128)), pad
+
+
+def unpadded(face: Face, pad: int) -> Face:
+    """A face found in :func:`padded_for_retry`'s image, in the original photo's coordinates (its box
+    may reach past the photo's edges), marked secondary so FaceMesh must confirm it."""
+    x, y, w, h = face.box
+    return Face((x - pad, y - pad, w, h), face.score, face.keypoints - np.float32(pad), secondary=True)
+
+
+def retry_with_border(image_bgr: np.ndarray) -> bool:
+    return max(image_bgr.shape[:2]) <= PAD_RETRY_MAX_SIDE
 
 
 @dataclass(frozen=True)
@@ -67,9 +94,19 @@ class FacePreprocessor:
         return AlignedFace(face, self.crop_at(image_bgr, pts), pts, presence)
 
     def faces(self, image_bgr: np.ndarray, tile: int | None = None) -> list[AlignedFace]:
-        """Detect and align every face in a frame, largest first; detections that FaceMesh does
-        not confirm as a face are dropped (see :meth:`confirmed`)."""
-        return self.confirmed(image_bgr, [self.align(image_bgr, f) for f in self.detect(image_bgr, tile)])
+        """Detect and align every face in a photo, largest first; detections that FaceMesh does
+        not confirm as a face are dropped (see :meth:`confirmed`). A small photo with no face found
+        gets a second look inside a border (:data:`PAD_RETRY_MAX_SIDE`); boxes and landmarks come
+        back in the photo's own coordinates, the crop is the same either way."""
+        found = self.confirmed(image_bgr, [self.align(image_bgr, f) for f in self.detect(image_bgr, tile)])
+        for fraction in RETRY_BORDERS if retry_with_border(image_bgr) else ():
+            if found:
+                break
+            padded, pad = padded_for_retry(image_bgr, fraction)
+            faces = [dataclasses.replace(f, secondary=True) for f in self.detect(padded, tile)]
+            found = [AlignedFace(unpadded(a.face, pad), a.crop, a.landmarks - pad, a.presence)
+                     for a in self.confirmed(padded, [self.align(padded, f) for f in faces])]
+        return found
 
     def confirmed(self, image_bgr: np.ndarray, aligned: list[AlignedFace]) -> list[AlignedFace]:
         """Drop secondary detections (tile passes, short-range fallback) that FaceMesh does not
