@@ -11,7 +11,8 @@ import cv2
 
 from edge.annotate import annotate
 from edge.errors import ImageError
-from edge.vision.imageio import read_image
+from edge.printable import printable
+from edge.vision.imageio import read_photo
 from edge.vision.pipeline import Identified, Recognizer
 
 log = logging.getLogger(__name__)
@@ -42,11 +43,13 @@ def run_identify(recognizer: Recognizer, images: list[str], out_dir: str | None,
         out.mkdir(parents=True, exist_ok=True)
     for name in images:
         try:
-            image = read_image(name, max_pixels=max_pixels)
+            image, note = read_photo(name, max_pixels=max_pixels)
         except ImageError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {printable(exc)}", file=sys.stderr)
             failures += 1
             continue
+        if note:
+            print(f"note: {printable(name)}: {note}", file=sys.stderr)
         results = recognizer.identify(image, photo=True)
         if as_json:
             for r in results or [None]:

@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from edge.errors import ImageError, SiameseEdgeError
-from edge.vision.imageio import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image, read_bytes_limited
+from edge.vision.imageio import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_photo, read_bytes_limited
 from edge.vision.matcher import Matcher
 from edge.vision.pipeline import Recognizer
 from edge.vision.runtime import trim_heap
@@ -160,13 +160,14 @@ class Gallery:
     def enroll_bytes(self, data: bytes, name: str) -> Result:
         """Decode → detect → quality gates → align → embed one photo."""
         try:
-            image = decode_image(data, name, self.max_pixels, decode_pixels=ENROLL_DECODE_PIXELS)
+            image, note = decode_photo(data, name, self.max_pixels, decode_pixels=ENROLL_DECODE_PIXELS)
         except ImageError as exc:
             return Result("rejected", str(exc).removeprefix(f"{name}: "), "", None)
         worker = self._embedding_recognizer()
         # enrollment photos are portraits: no tiling (it only adds candidates for the "several faces" gate)
         faces = worker.preprocessor.faces(image, tile=0)
         face, reason, warning = choose_face(faces, self.policy)
+        warning = "; ".join(w for w in (note, warning) if w)
         if face is None:
             return Result("rejected", reason, warning, None)
         emb = worker.embedder.embed(face.crop[None])[0]

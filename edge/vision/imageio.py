@@ -160,3 +160,20 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes
                decode_pixels: int | None = None) -> np.ndarray:
     """Read an image file as 8-bit BGR; never modifies the file; raises :class:`ImageError`."""
     return decode_image(read_bytes_limited(path, max_bytes), str(path), max_pixels, decode_pixels)
+
+
+def decode_photo(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS,
+                 decode_pixels: int | None = None) -> tuple[np.ndarray, str]:
+    """A photo of a person (gallery, ``identify``), with a note for the user: like
+    :func:`decode_image`, and a false-colour rendering (the seed's database) is turned back into
+    the grey levels it was (:mod:`edge.vision.falsecolour`)."""
+    from edge.vision.falsecolour import undo_false_colour
+
+    image, colormap = undo_false_colour(decode_image(data, name, max_pixels, decode_pixels))
+    return image, (f"false-colour image ({colormap} colormap) read as the greyscale it was" if colormap else "")
+
+
+def read_photo(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
+               max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[np.ndarray, str]:
+    """:func:`decode_photo` of a file, its size checked first (:func:`read_bytes_limited`)."""
+    return decode_photo(read_bytes_limited(path, max_bytes), str(path), max_pixels)
