@@ -91,6 +91,25 @@ def cmd_evaluate_openset(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate_oneshot(args: argparse.Namespace) -> int:
+    import json
+
+    from converter.oneshot import evaluate_oneshot
+
+    report = evaluate_oneshot(args.folder, args.model, args.trials, args.seed, args.max_way, args.plot)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"{report['folder']}: {report['people']} people, {report['photos']} photos, "
+          f"{report['detect_failures']} without a face; {report['rows'][0]['trials']} trials per N, "
+          f"model {report['model']}")
+    print(" N   closed set (rank-1)   shipped open-set rule")
+    for r in report["rows"]:
+        print(f"{r['n_way']:2d}   {100 * r['closed_set_rank1']:5.1f} % ± {100 * r['closed_set_std']:4.1f}"
+              f"      {100 * r['open_set_rank1']:5.1f} % ± {100 * r['open_set_std']:4.1f}")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     _quiet_tf()
     from converter.train import TrainConfig, train
@@ -169,3 +188,13 @@ def add_converter_commands(sub) -> None:
     p.add_argument("--write-card", action="store_true",
                    help="write the chosen scoring/threshold/margin into the .tflite's model card")
     p.set_defaults(func=cmd_evaluate_openset)
+
+    p = esub.add_parser("oneshot", help="the seed's task: N-way one-shot identification over DIR/<Name>/*.jpg")
+    p.add_argument("folder", help="one folder per person")
+    p.add_argument("--model", help="embedding .tflite (default: the shipped int8 model)")
+    p.add_argument("--trials", type=int, default=1000, help="seeded trials per N (default 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-way", type=int, help="largest N (default: every person)")
+    p.add_argument("--json", help="write the report here")
+    p.add_argument("--plot", help="accuracy against N as a PNG")
+    p.set_defaults(func=cmd_evaluate_oneshot)

@@ -70,3 +70,26 @@ def openset_plot(curves: dict, report: dict, out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
+
+
+def oneshot_plot(report: dict, out: Path) -> None:
+    """Accuracy against N for the N-way one-shot task, closed-set and with the shipped rule."""
+    rows = report["rows"]
+    n = [r["n_way"] for r in rows]
+    fig, ax = plt.subplots(figsize=(5.5, 4.0))
+    for kind, label in (("closed_set", "closed set (best score)"), ("open_set", "shipped open-set rule")):
+        mean = np.array([r[f"{kind}_rank1"] for r in rows])
+        std = np.array([r[f"{kind}_std"] for r in rows])
+        ax.errorbar(n, mean, yerr=std, marker="o", capsize=3, label=label)
+    ax.axhspan(0.75, 0.85, color="grey", alpha=0.2, label="the seed's stated 75–85 %")
+    ax.set_xlabel("N (people in each trial, one photo each)")
+    ax.set_ylabel("rank-1 accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.set_xticks(n)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    ax.set_title(f"{report['model']}: {report['people']} people, {rows[0]['trials']} trials per N", fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
