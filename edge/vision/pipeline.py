@@ -21,7 +21,7 @@ from edge.vision.card import Decision
 from edge.vision.detector import Face
 from edge.vision.embedder import Embedder
 from edge.vision.matcher import Match, Matcher
-from edge.vision.preprocess import RETRY_BORDERS, FacePreprocessor, padded_for_retry, retry_with_border, unpadded
+from edge.vision.preprocess import FacePreprocessor, border_retries, unpadded
 
 
 @dataclass(frozen=True)
@@ -95,10 +95,9 @@ class Recognizer:
         ``photo``: a small photo with no face found gets the border retry of
         :meth:`FacePreprocessor.faces` (never a camera frame: the daemon passes its detections)."""
         found = self.identify_faces(image_bgr, self.detect(image_bgr, min_face_px))
-        for fraction in RETRY_BORDERS if photo and retry_with_border(image_bgr) else ():
+        for padded, pad in border_retries(image_bgr) if photo else ():
             if found:
                 break
-            padded, pad = padded_for_retry(image_bgr, fraction)
             faces = [dataclasses.replace(f, secondary=True) for f in self.detect(padded, min_face_px)]
             found = [dataclasses.replace(r, face=unpadded(r.face, pad)) for r in self.identify_faces(padded, faces)]
         return found

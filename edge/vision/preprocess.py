@@ -11,6 +11,7 @@ model's input range happens inside the model graph.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -44,8 +45,12 @@ def unpadded(face: Face, pad: int) -> Face:
     return Face((x - pad, y - pad, w, h), face.score, face.keypoints - np.float32(pad), secondary=True)
 
 
-def retry_with_border(image_bgr: np.ndarray) -> bool:
-    return max(image_bgr.shape[:2]) <= PAD_RETRY_MAX_SIDE
+def border_retries(image_bgr: np.ndarray) -> Iterator[tuple[np.ndarray, int]]:
+    """The bordered views of a small photo to look at in turn when nothing was found in it, each with
+    its border width (none for a photo larger than :data:`PAD_RETRY_MAX_SIDE`)."""
+    if max(image_bgr.shape[:2]) <= PAD_RETRY_MAX_SIDE:
+        for fraction in RETRY_BORDERS:
+            yield padded_for_retry(image_bgr, fraction)
 
 
 @dataclass(frozen=True)
@@ -99,10 +104,9 @@ class FacePreprocessor:
         gets a second look inside a border (:data:`PAD_RETRY_MAX_SIDE`); boxes and landmarks come
         back in the photo's own coordinates, the crop is the same either way."""
         found = self.confirmed(image_bgr, [self.align(image_bgr, f) for f in self.detect(image_bgr, tile)])
-        for fraction in RETRY_BORDERS if retry_with_border(image_bgr) else ():
+        for padded, pad in border_retries(image_bgr):
             if found:
                 break
-            padded, pad = padded_for_retry(image_bgr, fraction)
             faces = [dataclasses.replace(f, secondary=True) for f in self.detect(padded, tile)]
             found = [AlignedFace(unpadded(a.face, pad), a.crop, a.landmarks - pad, a.presence)
                      for a in self.confirmed(padded, [self.align(padded, f) for f in faces])]
