@@ -433,7 +433,11 @@ def wait_for_lines(proc: subprocess.Popen, text: str, timeout: float = 90) -> li
 
 
 def base_config(tmp_path: Path) -> str:
-    (tmp_path / "gallery").mkdir(exist_ok=True)
+    """A minimal config over ``tmp_path``, whose gallery holds a photo and a sentinel file sits beside
+    it: the tests compare :func:`untouched` before and after."""
+    (tmp_path / "gallery" / "Ann").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "gallery" / "Ann" / "1.jpg").write_bytes(b"not really a photo, but a user's file")
+    (tmp_path / "sentinel.txt").write_text("beside the gallery")
     (tmp_path / "replay").mkdir(exist_ok=True)
     return f"camera: {{source: replay, path: {tmp_path / 'replay'}}}\ngallery: {{folder: {tmp_path / 'gallery'}}}\n" \
            f"state_dir: {tmp_path / 'state'}\n"
@@ -447,8 +451,14 @@ def base_config(tmp_path: Path) -> str:
 def test_8_config_keys_of_other_types_and_latin_1_are_refused_by_name(tmp_path, raw, says):
     cfg = tmp_path / "config.yaml"
     cfg.write_bytes(base_config(tmp_path).encode() + raw)
+    before = untouched(tmp_path)
     r = se("check-config", "--config", str(cfg))
     assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert untouched(tmp_path) == before
+
+
+def untouched(tmp_path: Path) -> dict[str, str]:
+    return tree_digest(tmp_path, skip=(str(tmp_path / "state"),))
 
 
 def bad_card(tmp_path: Path, **change) -> str:
@@ -488,10 +498,12 @@ def test_9_values_that_would_break_the_run_are_refused_by_check_config(tmp_path,
     cfg = tmp_path / "config.yaml"
     # later keys of the same section override: merge by writing the override as the whole section
     cfg.write_text(merge_yaml(text, extra))
+    before = untouched(tmp_path)
     r = se("check-config", "--config", str(cfg))
     assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
     r = se("run", "--config", str(cfg))
     assert r.returncode == 2 and says in r.stderr, r.stderr
+    assert untouched(tmp_path) == before
 
 
 def merge_yaml(text: str, extra: str) -> str:
@@ -512,6 +524,7 @@ def test_8_sighup_with_an_unreadable_config_keeps_the_daemon_running(shared_lfw,
     cfg = tmp_path / "config.yaml"
     good = base_config(tmp_path).replace("source: replay,", "source: replay, loop: true, fps: 5,")
     cfg.write_text(good)
+    before = untouched(tmp_path)
     proc = start_daemon(cfg)
     try:
         wait_for_lines(proc, "running:")
@@ -526,6 +539,8 @@ def test_8_sighup_with_an_unreadable_config_keeps_the_daemon_running(shared_lfw,
         proc.terminate()
         _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0 and "Traceback" not in err
+    cfg.write_text(good)  # the test's own edits to the config aside, nothing changed
+    assert untouched(tmp_path) == before
 
 
 # --------------------------------------------------------------------------- 11: hooks
@@ -537,6 +552,7 @@ def test_11_a_hook_flooding_stderr_costs_no_memory_and_is_reported(shared_lfw, t
     cfg.write_text(base_config(tmp_path).replace("source: replay,", "source: replay, loop: true, fps: 5,")
                    + "events: {hook: {command: /bin/sh, args: ['-c', 'head -c 400000000 /dev/zero | tr "
                      "\"\\\\000\" x >&2; echo the end >&2; exit 3'], types: [started], timeout_s: 60}}\n")
+    before = untouched(tmp_path)
     proc = start_daemon(cfg)
     rss = PeakRss(proc.pid)
     try:
@@ -546,7 +562,8 @@ def test_11_a_hook_flooding_stderr_costs_no_memory_and_is_reported(shared_lfw, t
         proc.terminate()
         proc.communicate(timeout=20)
     assert proc.returncode == 0
-    assert rss.mb() < 250, rss.mb()  # the daemon alone is ~120 MB; 400 MB of hook output would be on top
+    assert rss.mb() < 250, rss.mb()
+    assert untouched(tmp_path) == before  # the daemon alone is ~120 MB; 400 MB of hook output would be on top
 
 
 def test_11_a_hook_whose_child_escapes_with_setsid_does_not_block_delivery(tmp_path, caplog):
@@ -588,12 +605,11 @@ def test_12_sigterm_during_a_large_sync_stops_between_photos(shared_lfw, tmp_pat
         (gallery / person.name).mkdir(parents=True)
         for p in sorted(person.glob("*.jpg"))[:3]:
             shutil.copy(p, gallery / person.name)
-    total = sum(1 for _ in gallery.rglob("*.jpg"))
     write_frames(tmp_path / "replay", [None])
     cfg = tmp_path / "config.yaml"
     cfg.write_text(base_config(tmp_path).replace("source: replay,", "source: replay, loop: true,"))
-    (tmp_path / "sentinel.txt").write_text("beside the gallery")
-    before = tree_digest(tmp_path, skip=(str(tmp_path / "state"),))
+    total = sum(1 for _ in gallery.rglob("*.jpg"))
+    before = untouched(tmp_path)
     proc = start_daemon(cfg)
     try:
         wait_for_lines(proc, "enrolling new or changed photos")
@@ -606,7 +622,7 @@ def test_12_sigterm_during_a_large_sync_stops_between_photos(shared_lfw, tmp_pat
     assert stopped, err[-1500:]
     done = int(stopped[0].split("stopped after ")[1].split()[0])
     assert done < total and f"of {total} photos" in stopped[0]
-    assert tree_digest(tmp_path, skip=(str(tmp_path / "state"),)) == before
+    assert untouched(tmp_path) == before
 
 
 # --------------------------------------------------------------------------- 16: a video file as the opencv camera
