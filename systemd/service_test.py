@@ -399,7 +399,7 @@ def main() -> int:
     step("installing with the unchanged systemd/install.sh (as sudo from pi's clone)")
     install()
     broker = Broker(LOGS).start()
-    sub = Subscriber(broker.port, ["siamese-edge/#"])
+    sub = Subscriber(broker.port, ["siamese-edge/#"]).wait_ready()
     stage_the_demo(broker.port)
     step("booting with systemd-nspawn")
     try:

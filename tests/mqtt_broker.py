@@ -3,6 +3,8 @@ tests and ``systemd/service_test.py`` (which talks to the service inside its con
 
 from __future__ import annotations
 
+import itertools
+import os
 import shutil
 import socket
 import subprocess
@@ -55,17 +57,37 @@ class Broker:
 
 
 class Subscriber:
+    """Records every message on ``topics`` as (topic, payload, retained flag). A message published
+    before the subscription is in place is only seen if it was retained (then with the flag set):
+    call :meth:`wait_ready` before anything is published that the test waits for."""
+
+    _ids = itertools.count()
+
     def __init__(self, port: int, topics: list[str]) -> None:
         import paho.mqtt.client as mqtt
 
         self.messages: list[tuple[str, str, bool]] = []
         self.times: list[float] = []  # wall-clock arrival of each message (compared with event timestamps)
         self.lock = threading.Lock()
-        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{port}")
+        self.ready = threading.Event()
+        self._pending = len(topics)
+        # a client id of its own: a second client with the same id would make the broker drop the first
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{os.getpid()}-{next(self._ids)}")
         self.c.on_message = lambda c, u, m: self._add(m)
-        self.c.on_connect = lambda c, u, f, rc, p: [c.subscribe(t, qos=1) for t in topics]
+        self.c.on_connect = lambda c, u, f, rc, p: [c.subscribe(t, qos=1) for t in topics] or self._acked(0)
+        self.c.on_subscribe = lambda c, u, mid, codes, p: self._acked(1)
         self.c.connect("127.0.0.1", port)
         self.c.loop_start()
+
+    def _acked(self, n: int) -> None:
+        self._pending -= n
+        if self._pending <= 0:
+            self.ready.set()
+
+    def wait_ready(self, timeout: float = 10) -> Subscriber:
+        if not self.ready.wait(timeout):
+            raise AssertionError("the test subscriber's subscriptions were not acknowledged")
+        return self
 
     def _add(self, m) -> None:
         with self.lock:

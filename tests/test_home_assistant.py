@@ -62,9 +62,8 @@ def wait_line(proc: subprocess.Popen, text: str, timeout: float = 60) -> None:
 
 def retained(port: int) -> dict[str, str]:
     """Exactly what a Home Assistant connecting now would read: the retained messages, by topic."""
-    sub = Subscriber(port, ["homeassistant/#", "siamese-edge/#"])
+    sub = Subscriber(port, ["homeassistant/#", "siamese-edge/#"]).wait_ready()
     try:
-        time.sleep(0.2)
         wait_until(lambda: any(r for _, _, r in sub.messages), timeout=10)
         time.sleep(0.5)  # the broker sends all retained messages in one burst at subscription
         with sub.lock:
@@ -136,12 +135,14 @@ def test_a_fresh_home_assistant_finds_every_person_and_live_changes(broker, gall
         names = {json.loads(p)["name"] for t, p in found.items() if "/binary_sensor/" in t and p}
         assert names == (set(PEOPLE) - {"Анна"}) | {"Tony Blair"}
 
-        watcher = Subscriber(broker.port, ["homeassistant/binary_sensor/#"])
-        time.sleep(0.5)
-        before = len(watcher.messages)
-        Subscriber(broker.port, []).c.publish("homeassistant/status", "online", qos=1).wait_for_publish(5)
-        wait_until(lambda: len(watcher.messages) >= before + 6, timeout=10)  # discovery published again
+        watcher = Subscriber(broker.port, ["homeassistant/binary_sensor/#"]).wait_ready()
+        ha = Subscriber(broker.port, []).wait_ready()
+        ha.c.publish("homeassistant/status", "online", qos=1).wait_for_publish(5)
+        # published again, live (a retained copy replayed at subscription carries the retain flag)
+        wait_until(lambda: len({t for t, p, r in watcher.topics("homeassistant/") if p and not r}) == 6,
+                   timeout=10)
         watcher.close()
+        ha.close()
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=20)
@@ -158,7 +159,7 @@ def test_a_person_in_view_stays_on_and_turns_off_after_the_delay(broker, gallery
         cv2.imwrite(str(tmp_path / "replay" / f"{i:03d}.png"), frame_of(photo))
     cfg = tmp_path / "config.yaml"
     cfg.write_text(config_for(tmp_path, broker.port, loop="false", off_delay_s=1))
-    sub = Subscriber(broker.port, ["siamese-edge/Front Door/person/#"])
+    sub = Subscriber(broker.port, ["siamese-edge/Front Door/person/#"]).wait_ready()
     proc = start(cfg)
     try:
         out, err = proc.communicate(timeout=120)
