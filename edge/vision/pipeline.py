@@ -10,7 +10,6 @@ Python.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from edge.vision.card import Decision
 from edge.vision.detector import Face
 from edge.vision.embedder import Embedder
 from edge.vision.matcher import Match, Matcher
-from edge.vision.preprocess import FacePreprocessor, border_retries, unpadded
+from edge.vision.preprocess import AlignedFace, FacePreprocessor
 
 
 @dataclass(frozen=True)
@@ -77,11 +76,15 @@ class Recognizer:
             return []
         t0 = time.perf_counter()
         aligned = self.preprocessor.confirmed(image_bgr, [self.preprocessor.align(image_bgr, f) for f in faces])
-        t1 = time.perf_counter()
-        self.times.align = (t1 - t0) * 1e3
+        self.times.align = (time.perf_counter() - t0) * 1e3
+        return self._matched(aligned)
+
+    def _matched(self, aligned: list[AlignedFace]) -> list[Identified]:
+        """Embed and match aligned faces (timing the two stages)."""
         if not aligned:
             self.times.embed = self.times.match = 0.0
             return []
+        t1 = time.perf_counter()
         emb = self.embedder.embed(np.stack([a.crop for a in aligned]))
         t2 = time.perf_counter()
         matcher = self.matcher  # one read: a concurrent swap cannot split a frame across galleries
@@ -92,12 +95,8 @@ class Recognizer:
 
     def identify(self, image_bgr: np.ndarray, min_face_px: float = 0.0, photo: bool = False) -> list[Identified]:
         """Every face in ``image_bgr`` (largest first) with its match against the current gallery.
-        ``photo``: a small photo with no face found gets the border retry of
-        :meth:`FacePreprocessor.faces` (never a camera frame: the daemon passes its detections)."""
-        found = self.identify_faces(image_bgr, self.detect(image_bgr, min_face_px))
-        for padded, pad in border_retries(image_bgr) if photo else ():
-            if found:
-                break
-            faces = [dataclasses.replace(f, secondary=True) for f in self.detect(padded, min_face_px)]
-            found = [dataclasses.replace(r, face=unpadded(r.face, pad)) for r in self.identify_faces(padded, faces)]
-        return found
+        ``photo``: faces found as :meth:`FacePreprocessor.faces` finds them in photos (a small photo
+        with no face gets the border retry) — never a camera frame: the daemon passes its detections."""
+        if not photo:
+            return self.identify_faces(image_bgr, self.detect(image_bgr, min_face_px))
+        return self._matched([a for a in self.preprocessor.faces(image_bgr) if a.face.size >= min_face_px])
