@@ -1,25 +1,64 @@
-"""Demo material for ``make demo``: public-domain portraits from the face_recognition 1.3.0 sdist.
+"""Demo material for ``make demo``, and the real faces the tests use on any clone.
 
-Fetched with pip at setup (never committed): Obama and Biden portraits become a two-person
-gallery; other Obama photos, Biden, and a stranger-free empty scene become a replay "camera":
-each photo is shown for a few seconds' worth of frames (a visit), with empty frames between
-visits, so the daemon's decisions (once per visit, cooldown) are visible.
+Public portraits taken from pinned registry packages at setup (never committed, each checked by
+sha256): the face_recognition 1.3.0 sdist's test photos (Barack Obama, Joe Biden), matplotlib's
+sample photo of Grace Hopper and scikit-image's astronaut (Eileen Collins) and cat. They land in
+``demo/portraits/<Person>/``; Obama and Biden become the demo's two-person gallery, other Obama
+photos and Biden a replay "camera": each photo is shown for a few seconds' worth of frames (a
+visit), with empty frames between visits, so the daemon's decisions (once per visit, cooldown)
+are visible. Hopper and Collins are strangers to that gallery; the cat is a photo with no face.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from edge.vision.assets import extract_member, pip_download
+from edge.errors import ModelFileError
+from edge.vision.assets import ANY_WHEEL, extract_member, pip_download, sha256_of
 
-PACKAGE = "face_recognition==1.3.0"
-PREFIX = "face_recognition-1.3.0/tests/test_images/"
+
+@dataclass(frozen=True)
+class Portrait:
+    """One photo inside a registry package: where it lands under ``portraits/`` and its sha256."""
+
+    package: str
+    member: str
+    dest: str  # "<Person>/<file>"
+    sha256: str
+    pip_args: tuple[str, ...] = ANY_WHEEL  # one fixed archive on every machine (the same bytes everywhere)
+    source: bool = False  # an sdist (the face_recognition test photos are only in its sdist)
+
+
+_FR = "face_recognition==1.3.0"
+_FR_DIR = "face_recognition-1.3.0/tests/test_images/"
+_SKIMAGE_WHEEL = ("--platform", "manylinux_2_28_x86_64", *ANY_WHEEL[2:])
+PORTRAITS = (
+    Portrait(_FR, _FR_DIR + "obama.jpg", "Barack Obama/obama.jpg",
+             "0930e3aa8cae5920329c0c8cbc6a2ab70f47b0e67b432875beaa95cbf7e741f6", (), True),
+    Portrait(_FR, _FR_DIR + "obama2.jpg", "Barack Obama/obama2.jpg",
+             "a7efcc907375274796f39646510704aa86672d59f6d5469d69af3c85590976a6", (), True),
+    Portrait(_FR, _FR_DIR + "obama3.jpg", "Barack Obama/obama3.jpg",
+             "76ac6bf97c36dc2da0ad16a537d6a5ac1b10f48d49aac29a0cca9a17cdbc3ca3", (), True),
+    Portrait(_FR, _FR_DIR + "obama_partial_face.jpg", "Barack Obama/obama_partial_face.jpg",
+             "c2d1f09e7ef3042352b41e41286e6eb0522f64f88308be13886991b95db52117", (), True),
+    Portrait(_FR, _FR_DIR + "biden.jpg", "Joe Biden/biden.jpg",
+             "3c17508bb91554c637a2eabddfae790e5bb1caba93130814fc2ac50be9760c4c", (), True),
+    Portrait("matplotlib==3.10.7", "matplotlib/mpl-data/sample_data/grace_hopper.jpg", "Grace Hopper/grace_hopper.jpg",
+             "a8ca6d734765703b09728ab47fe59f473d93ae3967fc24c7c0288c3c7adb7130"),
+    Portrait("scikit-image==0.26.0", "skimage/data/astronaut.png", "Eileen Collins/astronaut.png",
+             "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5", _SKIMAGE_WHEEL),
+    Portrait("scikit-image==0.26.0", "skimage/data/chelsea.png", "no face/chelsea.png",
+             "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb", _SKIMAGE_WHEEL),
+)
 GALLERY = {"Barack Obama": ["obama.jpg"], "Joe Biden": ["biden.jpg"]}
-PROBES = ["obama2.jpg", "obama3.jpg", "obama_partial_face.jpg", "biden.jpg"]
+PROBES = ["Barack Obama/obama2.jpg", "Barack Obama/obama3.jpg", "Barack Obama/obama_partial_face.jpg",
+          "Joe Biden/biden.jpg"]
 VISITS = ["obama2.jpg", None, "biden.jpg", None, "obama3.jpg", None]  # None: nobody in front of the camera
 
 CONFIG = """# written by `python -m edge.demo`: the daemon on a replayed "camera" with a two-person gallery
@@ -46,20 +85,41 @@ def _frame(photo: np.ndarray | None, frame_no: int) -> np.ndarray:
     return canvas
 
 
-def fetch_demo(dest: Path) -> Path:
-    """Create ``dest/gallery``, ``dest/probes``, ``dest/replay`` and ``dest/config.yaml``; idempotent."""
-    done = dest / ".complete"
-    if done.is_file():
-        return dest
+def fetch_portraits(dest: Path) -> Path:
+    """Fetch every :data:`PORTRAITS` photo into ``dest`` (checked by sha256); idempotent."""
+    missing = [p for p in PORTRAITS if not ((dest / p.dest).is_file() and sha256_of(dest / p.dest) == p.sha256)]
     with tempfile.TemporaryDirectory() as tmp:
-        archive = pip_download(PACKAGE, Path(tmp), source=True)
-        for person, files in GALLERY.items():
-            (dest / "gallery" / person).mkdir(parents=True, exist_ok=True)
-            for f in files:
-                extract_member(archive, PREFIX + f, dest / "gallery" / person / f)
-        (dest / "probes").mkdir(parents=True, exist_ok=True)
-        for f in PROBES:
-            extract_member(archive, PREFIX + f, dest / "probes" / f)
+        for package in sorted({p.package for p in missing}):
+            group = [p for p in missing if p.package == package]
+            folder = Path(tmp) / package
+            folder.mkdir()
+            archive = pip_download(package, folder, source=group[0].source, extra=group[0].pip_args)
+            for portrait in group:
+                out = dest / portrait.dest
+                out.parent.mkdir(parents=True, exist_ok=True)
+                extract_member(archive, portrait.member, out)
+                got = sha256_of(out)
+                if got != portrait.sha256:
+                    out.unlink()
+                    raise ModelFileError(f"{portrait.member} from {package} has sha256 {got}, "
+                                         f"expected {portrait.sha256}")
+    return dest
+
+
+def fetch_demo(dest: Path) -> Path:
+    """Create ``dest/portraits``, ``dest/gallery``, ``dest/probes``, ``dest/replay`` and
+    ``dest/config.yaml``; idempotent."""
+    done = dest / ".complete"
+    if done.is_file() and done.read_text() == "portraits\n":
+        return dest
+    portraits = fetch_portraits(dest / "portraits")
+    for person, files in GALLERY.items():
+        (dest / "gallery" / person).mkdir(parents=True, exist_ok=True)
+        for f in files:
+            shutil.copyfile(portraits / person / f, dest / "gallery" / person / f)
+    (dest / "probes").mkdir(parents=True, exist_ok=True)
+    for f in PROBES:
+        shutil.copyfile(portraits / f, dest / "probes" / Path(f).name)
     replay = dest / "replay"
     replay.mkdir(exist_ok=True)
     n = 0
@@ -69,11 +129,15 @@ def fetch_demo(dest: Path) -> Path:
             cv2.imwrite(str(replay / f"{n:05d}.jpg"), _frame(photo, i), [cv2.IMWRITE_JPEG_QUALITY, 90])
             n += 1
     (dest / "config.yaml").write_text(CONFIG)
-    done.write_text("ok\n")
+    done.write_text("portraits\n")
     return dest
 
 
 if __name__ == "__main__":
+    import subprocess
     import sys
 
-    print(fetch_demo(Path(sys.argv[1] if len(sys.argv) > 1 else "demo")))
+    try:
+        print(fetch_demo(Path(sys.argv[1] if len(sys.argv) > 1 else "demo")))
+    except (subprocess.CalledProcessError, ModelFileError, OSError) as e:
+        sys.exit(f"the demo portraits could not be fetched: {e}")

@@ -52,3 +52,11 @@ def detector():
     from edge.vision.detector import FaceDetector
 
     return FaceDetector("auto")
+
+
+@pytest.fixture(scope="session")
+def faces(tmp_path_factory):
+    """Headshots of the demo portraits (tests/portraits.py): real faces on any clone."""
+    from tests.portraits import make_faces
+
+    return make_faces(tmp_path_factory.mktemp("faces"))

@@ -12,6 +12,7 @@ functions included) goes downwards only.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,16 @@ def test_the_rule_catches_imports_against_the_layers(tmp_path):
     probe.write_text("from converter.train import train\n")
     assert violations(probe, "gallery.probe") == ["gallery.probe:1 (gallery) imports converter.train (converter)"]
     assert violations(probe, "edge.daemon") == ["edge.daemon:1 (app) imports converter.train: only converter.cli"]
+
+
+# the tests of what a user runs every day work on a plain clone: they take their faces from the
+# demo portraits (tests/portraits.py), never from ../shared (LFW, the seed's photos)
+ANY_CLONE = ("test_daemon.py", "test_gallery.py", "test_identify.py", "test_events.py", "test_home_assistant.py",
+             "test_hostile_input.py", "test_tracking.py", "test_package.py")
+SHARED_FIXTURES = re.compile(r"\b(shared_lfw|seed_dir|groups_dir|LFW_IMAGES|LFW|SEED|GROUPS|SHARED)\b")
+
+
+@pytest.mark.parametrize("name", ANY_CLONE)
+def test_daemon_gallery_and_identify_tests_need_no_shared_data(name):
+    used = sorted(set(SHARED_FIXTURES.findall((REPO / "tests" / name).read_text())))
+    assert not used, f"tests/{name} uses {used}: take real faces from the `faces` fixture instead"

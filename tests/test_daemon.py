@@ -59,14 +59,14 @@ def write_replay(folder: Path, visits: list[tuple[Path | None, int]]) -> None:
 
 
 @pytest.fixture
-def scene(shared_lfw, tmp_path):
-    """Gallery: Colin Powell (3 photos). Replay: Powell, empty, a stranger, empty, Powell again."""
-    powell = sorted((shared_lfw / "Colin_Powell").glob("*.jpg"))
-    stranger = sorted((shared_lfw / "Serena_Williams").glob("*.jpg"))[2]
-    (tmp_path / "gallery" / "Colin Powell").mkdir(parents=True)
-    for p in powell[:3]:
-        shutil.copy(p, tmp_path / "gallery" / "Colin Powell")
-    write_replay(tmp_path / "replay", [(powell[12], 12), (None, 8), (stranger, 12), (None, 8), (powell[11], 12)])
+def scene(faces, tmp_path):
+    """Gallery: Barack Obama and Joe Biden (one photo each). Replay: Obama, empty, a stranger
+    (Grace Hopper), empty, Obama again (two other photos of him than the enrolled one)."""
+    for person, photo in (("Barack Obama", faces.obama[0]), ("Joe Biden", faces.biden)):
+        (tmp_path / "gallery" / person).mkdir(parents=True)
+        shutil.copy(photo, tmp_path / "gallery" / person)
+    write_replay(tmp_path / "replay", [(faces.obama[1], 12), (None, 8), (faces.hopper, 12), (None, 8),
+                                       (faces.obama[2], 12)])
     return tmp_path
 
 
@@ -88,8 +88,8 @@ def test_replay_announces_each_visitor_once_and_respects_cooldown(scene):
     daemon = Daemon(parse_config(config_text(scene)), sinks=[sink])
     assert daemon.run() == 0
     kinds = [(e.type, e.name) for e in sink.events if e.type in ("recognized", "unknown")]
-    # Powell once (his second visit falls inside the 60 s cooldown), the stranger once as unknown
-    assert kinds == [("recognized", "Colin Powell"), ("unknown", None)]
+    # Obama once (his second visit falls inside the 60 s cooldown), the stranger once as unknown
+    assert kinds == [("recognized", "Barack Obama"), ("unknown", None)]
     assert sink.events[0].type == "started" and sink.events[-1].type == "stopping" and sink.closed
     rec = next(e for e in sink.events if e.type == "recognized")
     assert rec.score >= daemon.recognizer.decision.threshold and len(rec.box) == 4 and rec.track_id
@@ -99,7 +99,7 @@ def test_without_cooldown_the_second_visit_is_announced(scene):
     sink = ListSink()
     cfg = parse_config(config_text(scene).replace("cooldown_s: 60", "cooldown_s: 0"))
     Daemon(cfg, sinks=[sink]).run()
-    assert [e.name for e in sink.events if e.type == "recognized"] == ["Colin Powell", "Colin Powell"]
+    assert [e.name for e in sink.events if e.type == "recognized"] == ["Barack Obama", "Barack Obama"]
 
 
 def counting(identify_faces, counts: list[int]):
@@ -126,19 +126,17 @@ def test_tracks_carry_names_over_and_announce_the_same_as_identifying_every_fram
         identified[every] = sum(counts)
         seen[every] = daemon.faces_seen
         assert daemon.faces_carried == seen[every] - identified[every]
-    assert announced[5] == announced[1] == [("recognized", "Colin Powell"), ("unknown", None)]
+    assert announced[5] == announced[1] == [("recognized", "Barack Obama"), ("unknown", None)]
     assert identified[1] == seen[1] > 30
-    # Powell's 24 frames: 3 to be recognised, then 4 of every 5 carried over; the stranger's all fresh
+    # Obama's 24 frames: 3 to be recognised, then 4 of every 5 carried over; the stranger's all fresh
     assert identified[5] <= seen[5] - 10
 
 
-def test_a_stranger_stepping_into_a_known_persons_place_is_announced(scene, shared_lfw):
-    """Real faces, no gap between them: Powell is recognised, then Serena Williams appears exactly
+def test_a_stranger_stepping_into_a_known_persons_place_is_announced(scene, faces):
+    """Real faces, no gap between them: Obama is recognised, then Grace Hopper appears exactly
     where he stood. Her face is not his (embedding similarity far below 0.87), so she starts a new
     track and is announced as unknown instead of inheriting his visit."""
-    powell = sorted((shared_lfw / "Colin_Powell").glob("*.jpg"))[12]
-    stranger = sorted((shared_lfw / "Serena_Williams").glob("*.jpg"))[2]
-    write_replay(scene / "swap", [(powell, 12), (stranger, 12)])
+    write_replay(scene / "swap", [(faces.obama[1], 12), (faces.hopper, 12)])
     announced = {}
     for limit in ("0.87", "null"):
         sink = ListSink()
@@ -147,8 +145,8 @@ def test_a_stranger_stepping_into_a_known_persons_place_is_announced(scene, shar
         cfg = parse_config(text)
         Daemon(cfg, sinks=[sink]).run()
         announced[limit] = [(e.type, e.name) for e in sink.events if e.type in ("recognized", "unknown")]
-    assert announced["0.87"] == [("recognized", "Colin Powell"), ("unknown", None)]
-    assert announced["null"] == [("recognized", "Colin Powell")]  # what happened before the check
+    assert announced["0.87"] == [("recognized", "Barack Obama"), ("unknown", None)]
+    assert announced["null"] == [("recognized", "Barack Obama")]  # what happened before the check
 
 
 def test_replay_with_realtime_false_analyses_every_frame(scene):
@@ -176,7 +174,7 @@ def test_enrollment_never_shares_an_interpreter_with_the_recognition_loop(scene)
 
     daemon.gallery.worker_factory = spy
     matcher, report = daemon.gallery.sync()
-    assert report.embedded == 3 and len(matcher) == 1 and len(seen) == 1  # one worker for the whole sync
+    assert report.embedded == 2 and len(matcher) == 2 and len(seen) == 1  # one worker for the whole sync
     worker = seen[0]
     assert worker is not loop and worker.embedder.net is not loop.embedder.net
     assert worker.preprocessor.detector is not loop.preprocessor.detector
@@ -368,14 +366,14 @@ def test_shipped_config_yaml_is_valid_and_documented(capsys):
     walk(Config(), data, "")
 
 
-def test_unusable_gallery_photos_are_explained_in_the_log_once(scene, groups_dir, caplog):
+def test_unusable_gallery_photos_are_explained_in_the_log_once(scene, faces, caplog):
     """Someone drops photos into the gallery and watches the journal: a photo that cannot be used
     is named with its reason, a person with a single usable photo gets advice — once, not at every
     sync."""
     import logging
 
     (scene / "gallery" / "Rex").mkdir()
-    shutil.copy(groups_dir / "dogs.jpg", scene / "gallery" / "Rex" / "rex.jpg")
+    shutil.copy(faces.no_face, scene / "gallery" / "Rex" / "rex.jpg")
     daemon = Daemon(parse_config(config_text(scene)), sinks=[ListSink()])
     with caplog.at_level(logging.WARNING, logger="edge.daemon"):
         daemon.watcher.sync_now()
@@ -390,9 +388,9 @@ def test_unusable_gallery_photos_are_explained_in_the_log_once(scene, groups_dir
 def test_sighup_applies_logging_events_gallery_and_device_name_live_and_names_the_rest(running, scene, tmp_path):
     proc, cfg = running
     events_file = tmp_path / "events.jsonl"
-    other_gallery = tmp_path / "gallery2" / "Colin Powell"
+    other_gallery = tmp_path / "gallery2" / "Barack Obama"
     other_gallery.mkdir(parents=True)
-    for p in (scene / "gallery" / "Colin Powell").iterdir():
+    for p in (scene / "gallery" / "Barack Obama").iterdir():
         shutil.copy(p, other_gallery)
     text = (config_text(scene, loop="true")
             .replace("device_name: test", "device_name: porch")

@@ -182,17 +182,15 @@ def test_rate_limit_passes_each_person_once_per_cooldown():
     assert inner.names == ["A", "B"] and limited.suppressed == 3
 
 
-def test_slow_sink_does_not_slow_the_recognition_loop(shared_lfw, tmp_path):
+def test_slow_sink_does_not_slow_the_recognition_loop(faces, tmp_path):
     """A sink sleeping 5 s per event: the loop still processes every replayed frame."""
     from edge.config import parse_config
     from edge.daemon import Daemon
     from tests.test_daemon import ListSink, config_text, write_replay
 
-    powell = sorted((shared_lfw / "Colin_Powell").glob("*.jpg"))
-    (tmp_path / "gallery" / "Colin Powell").mkdir(parents=True)
-    for p in powell[:3]:
-        shutil.copy(p, tmp_path / "gallery" / "Colin Powell")
-    write_replay(tmp_path / "replay", [(powell[12], 15), (None, 6)] * 4)
+    (tmp_path / "gallery" / "Barack Obama").mkdir(parents=True)
+    shutil.copy(faces.obama[0], tmp_path / "gallery" / "Barack Obama")
+    write_replay(tmp_path / "replay", [(faces.obama[1], 15), (None, 6)] * 4)
     text = config_text(tmp_path).replace("cooldown_s: 60", "cooldown_s: 0")
     counts = {}
     for label, sinks in (("fast", [ListSink()]), ("slow", [ListSink(), SlowSink(5.0)])):

@@ -24,13 +24,13 @@ from tests.test_events import REQUIRED, broker  # noqa: F401 - broker is a fixtu
 DISCOVERY_TOPIC = re.compile(r"^homeassistant/(?P<component>\w+)/(?:(?P<node_id>[a-zA-Z0-9_-]+)/)?"
                              r"(?P<object_id>[a-zA-Z0-9_-]+)/config$")
 
-PEOPLE = {  # folder name → an LFW person whose photos stand in for them
-    "Colin Powell": "Colin_Powell",
-    "José Martí": "Tony_Blair",
-    "Анна": "Laura_Bush",
-    "李明": "Hugo_Chavez",
-    "Anne-Marie": "Serena_Williams",
-    "Anne Marie": "Gerhard_Schroeder",
+PEOPLE = {  # folder name → the portraits (tests/portraits.py) that stand in for them
+    "Barack Obama": "Barack Obama",
+    "José Martí": "Joe Biden",
+    "Анна": "Grace Hopper",
+    "李明": "Eileen Collins",
+    "Anne-Marie": "Joe Biden",
+    "Anne Marie": "Grace Hopper",
 }
 
 
@@ -85,17 +85,17 @@ events: {{mqtt: {{enabled: true, port: {port}, off_delay_s: {extra.get('off_dela
 
 
 @pytest.fixture
-def gallery_of(shared_lfw, tmp_path):
+def gallery_of(faces, tmp_path):
     def make(people: dict[str, str]) -> Path:
-        for folder, lfw_name in people.items():
+        for folder, person in people.items():
             (tmp_path / "gallery" / folder).mkdir(parents=True)
-            for p in sorted((shared_lfw / lfw_name).glob("*.jpg"))[:2]:
+            for p in faces.photos(person, 2):
                 shutil.copy(p, tmp_path / "gallery" / folder)
         return tmp_path / "gallery"
     return make
 
 
-def test_a_fresh_home_assistant_finds_every_person_and_live_changes(broker, gallery_of, shared_lfw,  # noqa: F811
+def test_a_fresh_home_assistant_finds_every_person_and_live_changes(broker, gallery_of, faces,  # noqa: F811
                                                                    tmp_path):
     gallery = gallery_of(PEOPLE)
     (tmp_path / "replay").mkdir()
@@ -127,13 +127,13 @@ def test_a_fresh_home_assistant_finds_every_person_and_live_changes(broker, gall
 
         anna_topic = next(t for t, p in configs.items() if p.get("name") == "Анна")
         shutil.rmtree(gallery / "Анна")
-        (gallery / "Tony Blair").mkdir()
-        for p in sorted((shared_lfw / "Tony_Blair").glob("*.jpg"))[5:7]:
-            shutil.copy(p, gallery / "Tony Blair")
+        (gallery / "Eileen Collins").mkdir()
+        for p in faces.photos("Eileen Collins", 4)[2:]:
+            shutil.copy(p, gallery / "Eileen Collins")
         wait_until(lambda: anna_topic not in retained(broker.port), timeout=30)
         found = retained(broker.port)
         names = {json.loads(p)["name"] for t, p in found.items() if "/binary_sensor/" in t and p}
-        assert names == (set(PEOPLE) - {"Анна"}) | {"Tony Blair"}
+        assert names == (set(PEOPLE) - {"Анна"}) | {"Eileen Collins"}
 
         watcher = Subscriber(broker.port, ["homeassistant/binary_sensor/#"]).wait_ready()
         ha = Subscriber(broker.port, []).wait_ready()
@@ -149,12 +149,12 @@ def test_a_fresh_home_assistant_finds_every_person_and_live_changes(broker, gall
     assert proc.returncode == 0 and "Traceback" not in err
 
 
-def test_a_person_in_view_stays_on_and_turns_off_after_the_delay(broker, gallery_of, shared_lfw,  # noqa: F811
-                                                                 tmp_path):
-    gallery_of({"Colin Powell": "Colin_Powell"})
-    powell = sorted((shared_lfw / "Colin_Powell").glob("*.jpg"))[12]
+def test_a_person_in_view_stays_on_and_turns_off_after_the_delay(broker, faces, tmp_path):  # noqa: F811
+    (tmp_path / "gallery" / "Barack Obama").mkdir(parents=True)
+    shutil.copy(faces.obama[0], tmp_path / "gallery" / "Barack Obama")
+    obama = faces.obama[1]
     (tmp_path / "replay").mkdir()
-    frames = [None] * 5 + [powell] * 40 + [None] * 40  # 4 s in view, longer than off_delay_s
+    frames = [None] * 5 + [obama] * 40 + [None] * 40  # 4 s in view, longer than off_delay_s
     for i, photo in enumerate(frames):
         cv2.imwrite(str(tmp_path / "replay" / f"{i:03d}.png"), frame_of(photo))
     cfg = tmp_path / "config.yaml"
@@ -168,7 +168,7 @@ def test_a_person_in_view_stays_on_and_turns_off_after_the_delay(broker, gallery
     assert proc.returncode == 0, err[-1500:]
     events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     present = [e for e in events if e["type"] == "present"]
-    assert [e["names"] for e in present] == [["Colin Powell"], []]
+    assert [e["names"] for e in present] == [["Barack Obama"], []]
     wait_until(lambda: [p for _, p, _ in sub.messages if p == "OFF"][1:], timeout=5)
     with sub.lock:
         states = [(p, t) for (_, p, _), t in zip(sub.messages, sub.times, strict=True)]

@@ -130,22 +130,21 @@ class PeakRss:
 
 
 @pytest.fixture(scope="module")
-def hostile(shared_lfw):
+def hostile(faces):
     """A gallery holding every hostile entry at once, a replay with a corrupt frame in it, and one
     real daemon run over both (without root's power to read every file)."""
     base = Path(tempfile.mkdtemp(prefix="se-hostile-"))
     gallery, state = base / "gallery", base / "state"
-    powell = sorted((shared_lfw / "Colin_Powell").glob("*.jpg"))
-    (gallery / "Colin Powell").mkdir(parents=True)
-    for p in powell[:3]:
-        shutil.copy(p, gallery / "Colin Powell")
+    obama = faces.photos("Barack Obama", 8)  # 0–2: his own photos, 3–7: variants of them
+    (gallery / "Barack Obama").mkdir(parents=True)
+    shutil.copy(obama[0], gallery / "Barack Obama")
     loop = gallery / "Loop"  # item 2: a.jpg → b.jpg → a.jpg
     loop.mkdir()
     os.symlink("b.jpg", loop / "a.jpg")
     os.symlink("a.jpg", loop / "b.jpg")
     private = gallery / "Private"  # item 3: copied in with umask 077 by another user
     private.mkdir()
-    shutil.copy(powell[4], private / "p.jpg")
+    shutil.copy(obama[4], private / "p.jpg")
     make_unreadable(private)
     huge = gallery / "Huge"  # item 6: a 2 GiB file named .jpg (sparse: costs no disk)
     huge.mkdir()
@@ -154,29 +153,29 @@ def hostile(shared_lfw):
     bomb = gallery / "Bomb"  # item 7: 400 MP claimed after 120 KB of comments
     bomb.mkdir()
     (bomb / "bomb.jpg").write_bytes(crafted_bomb_jpeg())
-    big = gallery / "Tony Blair"  # item 7: a legal 39 MP JPEG, the face scaled up inside it
+    big = gallery / "Joe Biden"  # item 7: a legal 39 MP JPEG, the face scaled up inside it
     big.mkdir()
     canvas = np.full((5400, 7200, 3), 120, np.uint8)
-    face = cv2.imread(str(sorted((shared_lfw / "Tony_Blair").glob("*.jpg"))[0]))[40:210, 40:210]
-    face = cv2.resize(face, (1500, 1500))  # the centre of the LFW photo: its one face
+    face = cv2.imread(str(faces.biden))[40:210, 40:210]
+    face = cv2.resize(face, (1500, 1500))  # the centre of the headshot: its one face
     canvas[1500:3000, 2800:4300] = face
     cv2.imwrite(str(big / "big.jpg"), canvas, [cv2.IMWRITE_JPEG_QUALITY, 80])
     forged = gallery / "Bob\nINFO edge.daemon: recognized Mallory (score 0.999, track 9)"  # item 13
     forged.mkdir()
-    shutil.copy(powell[5], forged / "1.jpg")
+    shutil.copy(obama[5], forged / "1.jpg")
     (gallery / "Esc\x1b[2J").mkdir()
-    shutil.copy(powell[6], gallery / "Esc\x1b[2J" / "1.jpg")
+    shutil.copy(obama[6], gallery / "Esc\x1b[2J" / "1.jpg")
     (gallery / "Latin").mkdir()
-    shutil.copy(powell[7], os.path.join(bytes(gallery / "Latin"), b"caf\xe9.jpg"))  # not UTF-8
+    shutil.copy(obama[7], os.path.join(bytes(gallery / "Latin"), b"caf\xe9.jpg"))  # not UTF-8
     sentinel = base / "sentinel.txt"
     sentinel.write_text("not the software's to touch\n")
-    replay = base / "replay"  # item 10: one corrupt frame, then Powell
+    replay = base / "replay"  # item 10: one corrupt frame, then Obama (a photo not in the gallery)
     replay.mkdir()
     for i in range(6):
         cv2.imwrite(str(replay / f"{i:03d}.png"), frame_of(None))
     (replay / "006.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
     for i in range(7, 25):
-        cv2.imwrite(str(replay / f"{i:03d}.png"), frame_of(powell[12]))
+        cv2.imwrite(str(replay / f"{i:03d}.png"), frame_of(obama[1]))
     state.mkdir()
     config = base / "config.yaml"
     config.write_text(f"""
@@ -211,7 +210,7 @@ def rejected(hostile, fragment: str) -> str:
 def test_the_hostile_run_ends_normally_and_touches_nothing(hostile):
     assert hostile["rc"] == 0, hostile["err"][-2000:]
     assert "Traceback" not in hostile["err"]
-    assert "recognized Colin Powell" in hostile["err"]
+    assert "recognized Barack Obama" in hostile["err"]
     skip = (str(hostile["state"]), str(hostile["gallery"] / "Private"))
     assert tree_digest(hostile["base"], skip=skip) == hostile["before"]
 
@@ -234,7 +233,7 @@ def test_6_a_2_gib_file_is_refused_from_its_size(hostile):
 def test_7_a_crafted_bomb_is_refused_and_a_39_mp_photo_enrolls_within_memory_max(hostile):
     assert "20000×20000 = 400.0 megapixels" in rejected(hostile, "Bomb/bomb.jpg")
     files = json.loads(hostile["status"].stdout)
-    assert [f["state"] for f in files if f["path"].endswith("Tony Blair/big.jpg")] == ["enrolled"]
+    assert [f["state"] for f in files if f["path"].endswith("Joe Biden/big.jpg")] == ["enrolled"]
     assert 0 < hostile["rss_mb"] < MEMORY_MAX_MB, hostile["rss_mb"]
     print(f"daemon peak RSS enrolling the 39 MP JPEG, the bomb and a 2 GiB file: {hostile['rss_mb']:.1f} MB")
 
@@ -306,11 +305,11 @@ def test_1_remove_refuses_a_symlinked_person_folder(tmp_path):
 
 
 @pytest.fixture
-def small_gallery(shared_lfw, tmp_path):
+def small_gallery(faces, tmp_path):
     gallery = tmp_path / "gallery"
-    for person in ("Colin_Powell", "Tony_Blair", "Laura_Bush", "Hugo_Chavez"):
+    for person in faces.PEOPLE:
         (gallery / person).mkdir(parents=True)
-        for p in sorted((shared_lfw / person).glob("*.jpg"))[:4]:
+        for p in faces.photos(person, 4):
             shutil.copy(p, gallery / person)
     (tmp_path / "sentinel.txt").write_text("beside")
     return gallery
@@ -377,15 +376,12 @@ def full_disk(tmp_path):
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
-def test_5_a_full_disk_is_logged_once_recognition_goes_on_and_writes_resume(shared_lfw, tmp_path, full_disk):
-    powell = sorted((shared_lfw / "Colin_Powell").glob("*.jpg"))
-    stranger = sorted((shared_lfw / "Serena_Williams").glob("*.jpg"))[2]
-    gallery = tmp_path / "gallery" / "Colin Powell"
+def test_5_a_full_disk_is_logged_once_recognition_goes_on_and_writes_resume(faces, tmp_path, full_disk):
+    gallery = tmp_path / "gallery" / "Barack Obama"
     gallery.mkdir(parents=True)
-    for p in powell[:3]:
-        shutil.copy(p, gallery)
+    shutil.copy(faces.obama[0], gallery)
     replay = tmp_path / "replay"
-    write_frames(replay, [powell[12]] * 8 + [None] * 6 + [stranger] * 10 + [None] * 6)
+    write_frames(replay, [faces.obama[1]] * 8 + [None] * 6 + [faces.hopper] * 10 + [None] * 6)
     config = tmp_path / "config.yaml"
     config.write_text(f"""
 device_name: full
@@ -406,7 +402,7 @@ state_dir: {full_disk / 'state'}
         seen += wait_for_lines(proc, "unknown-face crops are being saved again")
         assert proc.poll() is None  # still running
         assert sum("unknown-face crop not saved" in line for line in seen) == 1
-        assert "recognized Colin Powell" in "".join(seen)
+        assert "recognized Barack Obama" in "".join(seen)
         assert list((full_disk / "state" / "unknown").glob("*-track*.jpg"))
     finally:
         proc.terminate()
@@ -518,9 +514,8 @@ def merge_yaml(text: str, extra: str) -> str:
     return yaml.safe_dump(data)
 
 
-def test_8_sighup_with_an_unreadable_config_keeps_the_daemon_running(shared_lfw, tmp_path):
-    powell = sorted((shared_lfw / "Colin_Powell").glob("*.jpg"))
-    write_frames(tmp_path / "replay", [powell[12]] * 4)
+def test_8_sighup_with_an_unreadable_config_keeps_the_daemon_running(faces, tmp_path):
+    write_frames(tmp_path / "replay", [faces.obama[1]] * 4)
     cfg = tmp_path / "config.yaml"
     good = base_config(tmp_path).replace("source: replay,", "source: replay, loop: true, fps: 5,")
     cfg.write_text(good)
@@ -546,7 +541,7 @@ def test_8_sighup_with_an_unreadable_config_keeps_the_daemon_running(shared_lfw,
 # --------------------------------------------------------------------------- 11: hooks
 
 
-def test_11_a_hook_flooding_stderr_costs_no_memory_and_is_reported(shared_lfw, tmp_path):
+def test_11_a_hook_flooding_stderr_costs_no_memory_and_is_reported(tmp_path):
     write_frames(tmp_path / "replay", [None] * 3)
     cfg = tmp_path / "config.yaml"
     cfg.write_text(base_config(tmp_path).replace("source: replay,", "source: replay, loop: true, fps: 5,")
@@ -598,13 +593,13 @@ def test_11_a_hook_whose_child_escapes_with_setsid_does_not_block_delivery(tmp_p
 # --------------------------------------------------------------------------- 12: SIGTERM during a sync
 
 
-def test_12_sigterm_during_a_large_sync_stops_between_photos(shared_lfw, tmp_path):
+def test_12_sigterm_during_a_large_sync_stops_between_photos(faces, tmp_path):
     gallery = tmp_path / "gallery"
-    people = sorted(p for p in shared_lfw.iterdir() if len(list(p.glob("*.jpg"))) >= 3)[:40]
-    for person in people:
-        (gallery / person.name).mkdir(parents=True)
-        for p in sorted(person.glob("*.jpg"))[:3]:
-            shutil.copy(p, gallery / person.name)
+    photos = [p for person in faces.PEOPLE for p in faces.photos(person, 30)]  # 120 different files
+    for i in range(40):
+        (gallery / f"Person {i:02d}").mkdir(parents=True)
+        for p in photos[3 * i:3 * i + 3]:
+            shutil.copy(p, gallery / f"Person {i:02d}")
     write_frames(tmp_path / "replay", [None])
     cfg = tmp_path / "config.yaml"
     cfg.write_text(base_config(tmp_path).replace("source: replay,", "source: replay, loop: true,"))
@@ -628,15 +623,13 @@ def test_12_sigterm_during_a_large_sync_stops_between_photos(shared_lfw, tmp_pat
 # --------------------------------------------------------------------------- 16: a video file as the opencv camera
 
 
-def test_16_a_video_file_as_opencv_camera_plays_once_and_ends(shared_lfw, tmp_path):
-    powell = sorted((shared_lfw / "Colin_Powell").glob("*.jpg"))
-    (tmp_path / "gallery" / "Colin Powell").mkdir(parents=True)
-    for p in powell[:3]:
-        shutil.copy(p, tmp_path / "gallery" / "Colin Powell")
+def test_16_a_video_file_as_opencv_camera_plays_once_and_ends(faces, tmp_path):
+    (tmp_path / "gallery" / "Barack Obama").mkdir(parents=True)
+    shutil.copy(faces.obama[0], tmp_path / "gallery" / "Barack Obama")
     video = tmp_path / "door.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
     assert writer.isOpened()
-    for photo in [None] * 5 + [powell[12]] * 20 + [None] * 5:
+    for photo in [None] * 5 + [faces.obama[1]] * 20 + [None] * 5:
         writer.write(frame_of(photo))
     writer.release()
     cfg = tmp_path / "config.yaml"
@@ -653,7 +646,7 @@ state_dir: {tmp_path / 'state'}
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-1500:]
     assert '"type": "camera_lost"' not in r.stdout and "camera stream ended" in r.stderr
-    assert r.stdout.count('"name": "Colin Powell"') == 1
+    assert r.stdout.count('"name": "Barack Obama"') == 1
     assert tree_digest(tmp_path, skip=(str(tmp_path / "state"),)) == before
 
 
@@ -669,9 +662,8 @@ def test_5_an_event_log_on_a_full_disk_warns_once_and_the_events_go_on(caplog):
     assert len(warnings) == 1 and "No space left on device" in warnings[0]
 
 
-def test_5_unknown_face_crops_are_bounded_by_count(shared_lfw, tmp_path):
-    stranger = sorted((shared_lfw / "Serena_Williams").glob("*.jpg"))[2]
-    write_frames(tmp_path / "replay", [stranger] * 8 + [None] * 4)
+def test_5_unknown_face_crops_are_bounded_by_count(faces, tmp_path):
+    write_frames(tmp_path / "replay", [faces.hopper] * 8 + [None] * 4)
     cfg = tmp_path / "config.yaml"
     cfg.write_text(base_config(tmp_path).replace("source: replay,", "source: replay, loop: true, fps: 20,")
                    + "recognition: {unknown_after_frames: 3, cooldown_s: 0, track_timeout_s: 0.1, "

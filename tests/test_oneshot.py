@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -28,3 +29,25 @@ def test_oneshot_over_the_seeds_eval_folder_reports_every_n(seed_dir, tmp_path):
     table = r.stdout.splitlines()
     assert table[1].split() == ["N", "closed", "set", "(rank-1)", "shipped", "open-set", "rule"]
     assert table[2].split()[0] == "2" and table[3].split()[0] == "3"
+
+
+# tight 100×100 face crops from the seed's eval/ that the detector missed until small photos got a
+# second look inside a border (the three still missed: a blank grey square and two half faces)
+TIGHT_CROPS = ["Abhishek Bachan/22.jpg", "Alex Rodriguez/17.jpg", "Alyssa Milano/16.jpg", "Alyssa Milano/20.jpg",
+               "Alyssa Milano/21.jpg", "Alyssa Milano/39.jpg", "Alyssa Milano/43.jpg"]
+
+
+def test_the_seeds_tight_face_crops_are_found_in_their_own_coordinates(seed_dir, tmp_path):
+    photos = [str(seed_dir / "eval" / name) for name in TIGHT_CROPS]
+    gallery = tmp_path / "gallery" / "Alyssa Milano"
+    gallery.mkdir(parents=True)
+    shutil.copy(seed_dir / "eval" / "Alyssa Milano" / "1.jpg", gallery)
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "identify", "--json", "--gallery",
+                        str(tmp_path / "gallery"), *photos], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    rows = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    assert r.returncode == 0 and {row["image"] for row in rows} == set(photos)
+    assert all(row["box"] is not None for row in rows), [row["image"] for row in rows if row["box"] is None]
+    for row in rows:  # the box is in the 100×100 photo's coordinates: it covers most of the picture
+        x, y, w, h = row["box"]
+        assert -50 < x < 60 and -50 < y < 60 and 40 < w < 200, row

