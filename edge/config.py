@@ -49,6 +49,14 @@ class DetectorConfig:
 
 
 @dataclass(frozen=True)
+class MotionConfig:
+    gate: bool | None = None  # null: on for live cameras (picamera2, opencv), off for replays
+    min_area: float = opt(0.002, 0.0, 1.0)
+    pixel_threshold: int = opt(12, 1, 255)
+    max_interval_s: float = opt(2.0, 0.1, 3600)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     path: str | None = None  # null: the shipped models/face_resnet29_int8.tflite
     threads: int = opt(1, 1, 16)
@@ -142,6 +150,7 @@ class EventsConfig:
 class Config:
     camera: CameraConfig = field(default_factory=CameraConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
+    motion: MotionConfig = field(default_factory=MotionConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
     gallery: GalleryConfig = field(default_factory=GalleryConfig)

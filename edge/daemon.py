@@ -30,6 +30,7 @@ from edge.sdnotify import Notifier
 from edge.tracking import Tracker
 from edge.unknown_crops import UnknownCrops
 from edge.vision.card import Decision
+from edge.vision.motion import MotionGate, MotionSettings
 from edge.vision.pipeline import Recognizer
 from edge.vision.runtime import warn_if_unaccelerated
 from gallery.quality import QualityPolicy
@@ -89,6 +90,7 @@ class Stats:
     frames: int = 0
     faces: int = 0
     carried: int = 0  # faces that kept their track's match instead of being identified again
+    gated: int = 0  # frames the motion gate passed over without detection (nothing changed, nobody tracked)
     detect_ms: float = 0.0
     align_ms: float = 0.0
     embed_ms: float = 0.0
@@ -106,11 +108,12 @@ class Stats:
         self.match_ms += t.match
 
     def line(self, dropped: int, people: int) -> str:
-        n = max(self.frames, 1)
+        """Frames per second seen (analysed or gated); stage times averaged over analysed frames."""
+        n = max(self.frames - self.gated, 1)
         fps = self.frames / max(time.monotonic() - self.since, 1e-9)
         return (f"fps={fps:.1f} detect={self.detect_ms / n:.1f}ms align={self.align_ms / n:.1f}ms "
                 f"embed={self.embed_ms / n:.1f}ms match={self.match_ms / n:.2f}ms faces={self.faces} "
-                f"carried={self.carried} dropped={dropped} people={people}")
+                f"carried={self.carried} gated={self.gated} dropped={dropped} people={people}")
 
 
 class Daemon:
@@ -128,6 +131,7 @@ class Daemon:
         self._capture_thread: threading.Thread | None = None
         self._apply_decision(cfg)
         self.tracker = Tracker(cfg.recognition)
+        self.gate = self._new_gate(cfg)
         self.bus = EventBus(sinks if sinks is not None else self._default_sinks(cfg), cfg.events.queue_size)
         self.camera = ReconnectingCamera(camera or make_camera(cfg.camera), cfg.camera.reconnect_max_s,
                                          on_status=self._camera_status, stop=self.stop_event)
@@ -146,6 +150,13 @@ class Daemon:
         self.faces_seen = 0  # faces in those frames …
         self.faces_carried = 0  # … of which kept their track's match instead of being identified again
         self.present: frozenset[str] = frozenset()
+
+    @staticmethod
+    def _new_gate(cfg: Config) -> MotionGate | None:
+        """The motion gate (``motion.gate``; by default on for live cameras, off for replays)."""
+        m = cfg.motion
+        on = cfg.camera.source != "replay" if m.gate is None else m.gate
+        return MotionGate(settings_from(MotionSettings, m)) if on else None
 
     def _new_gallery(self, cfg: Config) -> Gallery:
         """Enrollment runs on the gallery thread with interpreters of its own (built only while photos
@@ -237,7 +248,7 @@ class Daemon:
 
     def reload(self) -> None:
         """SIGHUP: re-read config.yaml and apply every section that can change live — recognition,
-        logging, events (outputs rebuilt; the old ones deliver what they had queued first), gallery
+        motion, logging, events (outputs rebuilt; the old ones deliver what they had queued first), gallery
         (folder, rules, polling) and device_name. A changed camera, model, detector or state_dir is
         named in one warning as needing a restart. An invalid file is refused as a whole."""
         if self.config_path is None:
@@ -259,6 +270,8 @@ class Daemon:
         self.cfg = dataclasses.replace(new, **{name: getattr(old, name) for name in self.RESTART_SECTIONS})
         if "logging" in live:
             setup_logging(new.logging.format, new.logging.level)
+        if "motion" in live:
+            self.gate = self._new_gate(self.cfg)
         if "recognition" in live:
             self._apply_decision(self.cfg)
             self.tracker.cfg = new.recognition
@@ -340,6 +353,11 @@ class Daemon:
 
     def _process(self, frame: np.ndarray, now: float) -> None:
         rec = self.recognizer
+        if self.gate is not None and not self.gate.should_analyse(frame, now, tracking=bool(self.tracker.tracks)):
+            self.stats.frames += 1
+            self.stats.gated += 1
+            self.processed += 1
+            return
         faces = rec.detect(frame, self.cfg.recognition.min_face_px)
         carried = self.tracker.carried_over(faces, now)
         fresh = rec.identify_faces(frame, [f for f, c in zip(faces, carried, strict=True) if c is None])

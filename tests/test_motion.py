@@ -1,0 +1,70 @@
+"""The motion gate: an empty, still scene skips detection; nobody who steps in is missed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge.config import parse_config
+from edge.daemon import Daemon
+from edge.vision.motion import MotionGate, MotionSettings
+from tests.test_daemon import ListSink, config_text, frame_of, write_replay
+
+
+def run_recording(base, extra: str = "") -> tuple[list[tuple[str, str | None]], list[tuple[int, int, bool]], Daemon]:
+    """Run the daemon over ``base/replay`` (every frame, in order); return its announcements and,
+    for every frame that went to the detector, (frame index, faces found, anybody tracked then)."""
+    text = config_text(base).replace("fps: 20,", "fps: 20, realtime: false,") + extra
+    sink = ListSink()
+    daemon = Daemon(parse_config(text), sinks=[sink])
+    detected: list[tuple[int, int, bool]] = []
+    detect = daemon.recognizer.detect
+
+    def recording(frame, min_face_px=0.0):
+        faces = detect(frame, min_face_px)
+        detected.append((daemon.processed, len(faces), bool(daemon.tracker.tracks)))
+        return faces
+
+    daemon.recognizer.detect = recording
+    assert daemon.run() == 0
+    return [(e.type, e.name) for e in sink.events if e.type in ("recognized", "unknown")], detected, daemon
+
+
+def test_an_empty_still_scene_is_analysed_only_every_max_interval():
+    gate = MotionGate(MotionSettings(max_interval_s=2.0))
+    empty = frame_of(None)
+    noisy = [np.clip(empty.astype(np.int16) + np.random.default_rng(i).integers(-4, 5, empty.shape), 0, 255)
+             .astype(np.uint8) for i in range(50)]  # sensor noise: ±4 grey levels on every pixel
+    analysed = [t for t, frame in zip(np.arange(50) * 0.1, noisy, strict=True)
+                if gate.should_analyse(frame, float(t), tracking=False)]
+    assert np.allclose(analysed, [0.0, 2.0, 4.0])  # 10 fps for 5 s: the first frame, then every 2 s
+    assert gate.skipped == 47
+    assert gate.should_analyse(noisy[0], 4.1, tracking=True)  # anybody tracked: every frame
+
+
+def test_a_person_stepping_into_a_still_empty_scene_is_seen_on_their_first_frame(faces, tmp_path):
+    (tmp_path / "gallery" / "Barack Obama").mkdir(parents=True)
+    (tmp_path / "gallery" / "Barack Obama" / "1.jpg").write_bytes(faces.obama[0].read_bytes())
+    write_replay(tmp_path / "replay", [(None, 30), (faces.obama[1], 12), (None, 30), (faces.hopper, 12), (None, 10)])
+    off, detected_off, _ = run_recording(tmp_path, "motion: {gate: false}\n")
+    on, detected_on, daemon = run_recording(tmp_path, "motion: {gate: true, max_interval_s: 3600}\n")
+    assert on == off == [("recognized", "Barack Obama"), ("unknown", None)]  # announced as before
+    assert len(detected_off) == 94
+    first_with_face = [i for i, n, _ in detected_on if n][0], [i for i, n, _ in detected_on if n and i > 50][0]
+    assert first_with_face == (30, 72)  # the very frames they appear in
+    # of the frames with nobody in view, only the first was analysed while nobody was tracked (a
+    # track lives on for track_timeout_s after its face has gone, and keeps the gate open meanwhile)
+    assert [i for i, n, tracking in detected_on if not n and not tracking] == [0]
+    assert daemon.gate.skipped == 94 - len(detected_on) > 0
+
+
+def test_a_still_person_the_gate_did_not_notice_is_found_within_max_interval(faces, tmp_path):
+    """``min_area: 0.9``: a person stepping in changes too little of the picture to open the gate (as
+    a scene change the gate cannot tell from noise would); detection at least every
+    ``max_interval_s`` finds them anyway — and without it they would stay unseen."""
+    (tmp_path / "gallery" / "Barack Obama").mkdir(parents=True)
+    (tmp_path / "gallery" / "Barack Obama" / "1.jpg").write_bytes(faces.obama[0].read_bytes())
+    write_replay(tmp_path / "replay", [(None, 5), (faces.obama[1], 400)])
+    found, _, _ = run_recording(tmp_path, "motion: {gate: true, min_area: 0.9, max_interval_s: 0.1}\n")
+    assert found == [("recognized", "Barack Obama")]
+    missed, detected, _ = run_recording(tmp_path, "motion: {gate: true, min_area: 0.9, max_interval_s: 3600}\n")
+    assert missed == [] and detected == [(0, 0, False)]  # only the very first frame was analysed
