@@ -77,6 +77,7 @@ model: venv-dev models
 	$(SE) convert int8 --model models/build/resnet29_head.keras --out models/face_resnet29_int8.tflite
 	$(SE) evaluate openset --model models/face_resnet29_int8.tflite --within-pairs $(LFW)/pairs.txt \
 		--json docs/results/openset_int8.json --plots docs/results --write-card
+	$(BIN)/python bench/bench_adaptive_mirror.py --json docs/results/bench_adaptive_mirror.json --write-card
 
 bench: models
 	$(BIN)/python bench/bench_pipeline.py

@@ -5,7 +5,9 @@
 Stages: detect (BlazeFace full range, the daemon's default, with its input fitted to the 4:3 frame
 and, for comparison, with the 192×192 square input; and short range), landmarks (FaceMesh
 refinement), align (similarity transform + warp; and both together), embed (int8 ResNet, with the
-card's mirror average), match (Siamese head and cosine against a gallery of ``--rows`` rows). The
+card's mirror average, and the crop alone), match (Siamese head and cosine against a gallery of
+``--rows`` rows), the whole frame as ``identify`` runs it (mirror always) and as the daemon runs a
+fresh face (detect, then identify with the adaptive mirror, a clear decision). The
 frame is a real photo (LFW, or the demo portraits when ../shared is absent) placed on a 640×480
 canvas. Median and 90th percentile in ms.
 """
@@ -102,13 +104,23 @@ def main() -> None:
         "align_similarity_warp": timeit(lambda: pre.crop_at(frame, pts), args.frames),
         "align_total_facemesh_warp": timeit(lambda: pre.align(frame, face), args.frames),
         "embed_int8": timeit(lambda: rec.embedder.embed(crop[None]), args.frames),
+        "embed_int8_crop_alone": timeit(lambda: rec.embedder.embed(crop[None], mirror=False), args.frames),
         "match_head": timeit(lambda: head.match(probe), args.frames),
         "match_cosine": timeit(lambda: cosine.match(probe), args.frames),
         "whole_frame_identify": timeit(lambda: rec.identify(frame), args.frames // 2),
     }
+    # the daemon's path for a fresh face: detect, then identify with the adaptive mirror, against a
+    # gallery holding this person (a clear decision: the crop alone decides)
+    rec.matcher = rec.make_matcher(["the person in the frame"], probe[None])
+    results["whole_frame_daemon_adaptive_clear"] = timeit(
+        lambda: rec.identify_faces(frame, rec.detect(frame), adaptive=True), args.frames // 2)
+    mirrored_before = rec.mirrored
+    rec.identify_faces(frame, rec.detect(frame), adaptive=True)
+    assert rec.mirrored == mirrored_before, "the clear decision should not need the mirror pass"
     print(json.dumps({"machine": platform.machine(), "processor": platform.processor() or platform.platform(),
                       "threads": args.threads, "frame": "640x480, one face", "gallery_rows": args.rows,
-                      "flip_average": card.flip_average, "stages": results}, indent=2))
+                      "flip_average": card.flip_average, "mirror_band": card.decision.mirror_band,
+                      "stages": results}, indent=2))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ def calibration_paths(images: Path, avoid: set[str], n: int, seed: int = 7) -> l
 def apply_openset(model_path: Path, openset: dict) -> ModelCard:
     """Write the open-set decision rule (chosen for the target false-accept rate) into the card."""
     card = load_card(model_path)
-    decision = Decision(openset["scoring"], float(openset["threshold"]), float(openset["margin"]))
+    decision = Decision(openset["scoring"], float(openset["threshold"]), float(openset["margin"]),
+                        card.decision.mirror_band)
     keep = ("rank1", "dir_at_far", "n_enrolled", "photos_per_person", "n_known_probes", "n_unknown_probes",
             "target_far", "scoring", "threshold", "margin", "excluded_identities")
     metrics = {**card.metrics, "openset": {k: openset[k] for k in keep if k in openset}}

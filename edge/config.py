@@ -73,6 +73,7 @@ class RecognitionConfig:
     unknown_after_frames: int = opt(5, 1, 1000)
     track_iou: float = opt(0.3, 0.01, 0.99)
     track_timeout_s: float = opt(2.0, 0.1, 600)
+    adaptive_mirror: bool = True  # embed the mirror image only for close calls (the card's mirror_band)
     reidentify_every: int = opt(5, 1, 1000)  # 1: every face identified afresh on every frame
     identity_change_below: float | None = opt(0.87, -1.0, 1.0)  # null: a track keeps its person until it ends
     save_unknown_crops: bool = False

@@ -90,6 +90,7 @@ class Stats:
     frames: int = 0
     faces: int = 0
     carried: int = 0  # faces that kept their track's match instead of being identified again
+    mirrored: int = 0  # faces that needed the mirror pass (a close call, or every face without adaptive_mirror)
     gated: int = 0  # frames the motion gate passed over without detection (nothing changed, nobody tracked)
     detect_ms: float = 0.0
     align_ms: float = 0.0
@@ -106,6 +107,7 @@ class Stats:
         self.align_ms += t.align
         self.embed_ms += t.embed
         self.match_ms += t.match
+        self.mirrored += t.mirrored
 
     def line(self, dropped: int, people: int) -> str:
         """Frames per second seen (analysed or gated); stage times averaged over analysed frames."""
@@ -113,7 +115,7 @@ class Stats:
         fps = self.frames / max(time.monotonic() - self.since, 1e-9)
         return (f"fps={fps:.1f} detect={self.detect_ms / n:.1f}ms align={self.align_ms / n:.1f}ms "
                 f"embed={self.embed_ms / n:.1f}ms match={self.match_ms / n:.2f}ms faces={self.faces} "
-                f"carried={self.carried} gated={self.gated} dropped={dropped} people={people}")
+                f"carried={self.carried} mirrored={self.mirrored} gated={self.gated} dropped={dropped} people={people}")
 
 
 class Daemon:
@@ -201,7 +203,8 @@ class Daemon:
         card = self.recognizer.embedder.card.decision
         r = cfg.recognition
         self.recognizer.decision = Decision(card.scoring, card.threshold if r.threshold is None else r.threshold,
-                                            card.margin if r.margin is None else r.margin)
+                                            card.margin if r.margin is None else r.margin,
+                                            card.mirror_band if r.adaptive_mirror else None)
 
     def _event(self, type_: str, **kw) -> Event:
         return Event(type_, self.cfg.device_name, camera=self.camera.name, **kw)
@@ -360,7 +363,7 @@ class Daemon:
             return
         faces = rec.detect(frame, self.cfg.recognition.min_face_px)
         carried = self.tracker.carried_over(faces, now)
-        fresh = rec.identify_faces(frame, [f for f, c in zip(faces, carried, strict=True) if c is None])
+        fresh = rec.identify_faces(frame, [f for f, c in zip(faces, carried, strict=True) if c is None], adaptive=True)
         # identify_faces returns the very Face objects it was given, minus any FaceMesh did not confirm
         by_face = {id(r.face): r for r in fresh}
         results = [r for f, c in zip(faces, carried, strict=True) if (r := c or by_face.get(id(f))) is not None]

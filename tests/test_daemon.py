@@ -104,9 +104,9 @@ def test_without_cooldown_the_second_visit_is_announced(scene):
 
 def counting(identify_faces, counts: list[int]):
     """Wrap ``Recognizer.identify_faces`` to record how many faces each call had to identify."""
-    def wrapper(frame, faces):
+    def wrapper(frame, faces, adaptive=False):
         counts.append(len(faces))
-        return identify_faces(frame, faces)
+        return identify_faces(frame, faces, adaptive)
     return wrapper
 
 
@@ -409,3 +409,21 @@ def test_sighup_applies_logging_events_gallery_and_device_name_live_and_names_th
     assert proc.wait(timeout=20) == 0
     written = [json.loads(line) for line in events_file.read_text().splitlines()]
     assert written[-1]["type"] == "stopping" and written[-1]["device"] == "porch"  # events + device_name
+
+
+def test_the_mirror_pass_runs_only_for_close_calls_and_changes_no_announcement(scene):
+    """The model card's ``mirror_band``: a face far from the decision rule is decided on its crop
+    alone; the announcements equal those of mirroring every face."""
+    results = {}
+    for adaptive in ("true", "false"):
+        sink = ListSink()
+        cfg = parse_config(config_text(scene).replace("track_timeout_s: 0.2",
+                                                      f"track_timeout_s: 0.2, adaptive_mirror: {adaptive}"))
+        daemon = Daemon(cfg, sinks=[sink])
+        assert daemon.run() == 0
+        identified = daemon.faces_seen - daemon.faces_carried
+        results[adaptive] = ([(e.type, e.name) for e in sink.events if e.type in ("recognized", "unknown")],
+                             daemon.recognizer.mirrored, identified)
+    assert results["true"][0] == results["false"][0] == [("recognized", "Barack Obama"), ("unknown", None)]
+    assert results["false"][1] == results["false"][2] > 0  # every identified face mirrored
+    assert results["true"][1] < results["true"][2] / 2  # most decided on the crop alone

@@ -28,11 +28,25 @@ class AlignmentSpec:
 
 @dataclass(frozen=True)
 class Decision:
-    """Open-set decision rule: accept when score ≥ threshold and best − second ≥ margin."""
+    """Open-set decision rule: accept when score ≥ threshold and best − second ≥ margin.
+
+    ``mirror_band`` (cards with ``flip_average``): the device may score a probe from its crop alone
+    and embed the mirror image only for a *close call* — a best score within the band of the
+    threshold, or a lead over the runner-up within the band of the margin. Derived from data by
+    ``bench/bench_adaptive_mirror.py`` so that the decisions equal the always-mirrored ones; ``None``
+    mirrors every face.
+    """
 
     scoring: str = "head"  # "head" (Siamese sigmoid) or "cosine"
     threshold: float = 0.5
     margin: float = 0.0
+    mirror_band: float | None = None
+
+    def close_call(self, best: float, second: float, band: float) -> bool:
+        """Whether the mirror pass could change this decision (see the class docstring)."""
+        if abs(best - self.threshold) < band:
+            return True
+        return best >= self.threshold - band and abs((best - second) - self.margin) < band
 
 
 @dataclass(frozen=True)
@@ -102,6 +116,8 @@ class ModelCard:
         for key in ("threshold", "margin"):
             if not _number(getattr(d, key)) or not -1 <= getattr(d, key) <= 1:
                 raise bad(f"decision.{key}", f"{getattr(d, key)!r} should be a number from -1 to 1")
+        if d.mirror_band is not None and (not _number(d.mirror_band) or not 0 <= d.mirror_band <= 1):
+            raise bad("decision.mirror_band", f"{d.mirror_band!r} should be null or a number from 0 to 1")
         if d.scoring == "head" and len(self.head_weights) != self.embedding_size:
             raise bad("head_weights", f"{len(self.head_weights)} weights for a {self.embedding_size}-d embedding")
         if not _number(self.head_bias):

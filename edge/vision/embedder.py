@@ -57,8 +57,10 @@ class Embedder:
     def size(self) -> int:
         return self.card.input_size
 
-    def embed(self, crops: np.ndarray) -> np.ndarray:
-        """``(N, D)`` unit-length float32 embeddings for ``(N, size, size, 3)`` uint8 crops."""
+    def embed(self, crops: np.ndarray, mirror: bool | None = None) -> np.ndarray:
+        """``(N, D)`` unit-length float32 embeddings for ``(N, size, size, 3)`` uint8 crops.
+        ``mirror``: average with the mirror image (:func:`flip_average`); ``None`` = as the card
+        says, ``False`` = the crop alone (half the cost; see :meth:`with_mirror`)."""
         crops = np.asarray(crops)
         if crops.ndim == 3:
             crops = crops[None]
@@ -69,10 +71,15 @@ class Embedder:
         # quantized by the runtime from the tensor's own scale/zero-point
         for i, crop in enumerate(crops):
             out[i] = self._run(crop)
-        if not self.card.flip_average:
+        if not (self.card.flip_average if mirror is None else mirror):
             return l2_normalize(out)
-        mirrored = np.stack([self._run(crop[:, ::-1]) for crop in crops])
-        return flip_average(out, mirrored)
+        return self.with_mirror(crops, out)
+
+    def with_mirror(self, crops: np.ndarray, single: np.ndarray) -> np.ndarray:
+        """The mirror-averaged embeddings of ``crops``, given their embeddings ``single`` alone
+        (so a caller that first looked at the crop alone pays only the mirror pass)."""
+        mirrored = np.stack([self._run(crop[:, ::-1]) for crop in np.asarray(crops)])
+        return flip_average(single, mirrored)
 
     def _run(self, crop: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(crop[None])

@@ -42,6 +42,7 @@ class StageTimes:
     align: float = 0.0
     embed: float = 0.0
     match: float = 0.0
+    mirrored: int = 0  # faces whose mirror image was embedded too
 
 
 class Recognizer:
@@ -56,6 +57,7 @@ class Recognizer:
                                              num_threads=num_threads, min_score=min_score, tile=tile)
         self.matcher = self.make_matcher([], np.zeros((0, card.embedding_size), np.float32))
         self.times = StageTimes()
+        self.mirrored = 0  # faces whose mirror image was embedded too (every face, unless adaptive)
 
     def make_matcher(self, names: list[str], embeddings: np.ndarray) -> Matcher:
         """A matcher over ``embeddings`` using this model's head and decision rule."""
@@ -69,29 +71,48 @@ class Recognizer:
         self.times.detect = (time.perf_counter() - t0) * 1e3
         return faces
 
-    def identify_faces(self, image_bgr: np.ndarray, faces: list[Face]) -> list[Identified]:
-        """Align, confirm (FaceMesh), embed and match the given detections of ``image_bgr``."""
+    def identify_faces(self, image_bgr: np.ndarray, faces: list[Face], adaptive: bool = False) -> list[Identified]:
+        """Align, confirm (FaceMesh), embed and match the given detections of ``image_bgr``.
+        ``adaptive``: embed the mirror image only for close calls (the decision's ``mirror_band``)."""
         if not faces:
             self.times.align = self.times.embed = self.times.match = 0.0
+            self.times.mirrored = 0
             return []
         t0 = time.perf_counter()
         aligned = self.preprocessor.confirmed(image_bgr, [self.preprocessor.align(image_bgr, f) for f in faces])
         self.times.align = (time.perf_counter() - t0) * 1e3
-        return self._matched(aligned)
+        return self._matched(aligned, adaptive)
 
-    def _matched(self, aligned: list[AlignedFace]) -> list[Identified]:
-        """Embed and match aligned faces (timing the two stages)."""
+    def _matched(self, aligned: list[AlignedFace], adaptive: bool = False) -> list[Identified]:
+        """Embed and match aligned faces (timing the two stages). With ``adaptive`` and a card that
+        averages each face with its mirror image, the crop alone decides unless the decision is a
+        close call (:meth:`Decision.close_call` within ``mirror_band``); only those pay the mirror pass."""
         if not aligned:
             self.times.embed = self.times.match = 0.0
+            self.times.mirrored = 0
             return []
-        t1 = time.perf_counter()
-        emb = self.embedder.embed(np.stack([a.crop for a in aligned]))
-        t2 = time.perf_counter()
         matcher = self.matcher  # one read: a concurrent swap cannot split a frame across galleries
-        out = [Identified(a.face, matcher.match(e), e, a.crop) for a, e in zip(aligned, emb, strict=True)]
-        self.times.embed = (t2 - t1) * 1e3
-        self.times.match = (time.perf_counter() - t2) * 1e3
-        return out
+        crops = np.stack([a.crop for a in aligned])
+        band = matcher.decision.mirror_band if adaptive and self.embedder.card.flip_average else None
+        t0 = time.perf_counter()
+        emb = self.embedder.embed(crops, mirror=None if band is None else False)
+        t1 = time.perf_counter()
+        matches = [matcher.match(e) for e in emb]
+        t2 = time.perf_counter()
+        embed_s, match_s = t1 - t0, t2 - t1
+        close = [] if band is None else [i for i, m in enumerate(matches)
+                                          if matcher.decision.close_call(m.score, m.runner_up_score, band)]
+        if close:
+            emb[close] = self.embedder.with_mirror(crops[close], emb[close])
+            t3 = time.perf_counter()
+            for i in close:
+                matches[i] = matcher.match(emb[i])
+            embed_s, match_s = embed_s + (t3 - t2), match_s + (time.perf_counter() - t3)
+        self.times.embed = embed_s * 1e3
+        self.times.match = match_s * 1e3
+        self.times.mirrored = len(close) if band is not None else len(aligned) * self.embedder.card.flip_average
+        self.mirrored += self.times.mirrored
+        return [Identified(a.face, m, e, a.crop) for a, m, e in zip(aligned, matches, emb, strict=True)]
 
     def identify(self, image_bgr: np.ndarray, min_face_px: float = 0.0, photo: bool = False) -> list[Identified]:
         """Every face in ``image_bgr`` (largest first) with its match against the current gallery.
