@@ -480,6 +480,8 @@ def bad_card(tmp_path: Path, **change) -> str:
     ("CARD head_weights", "invalid model card: head_weights: should be a list of numbers"),
     ("CARD alignment__template", "invalid model card: alignment.template: 'nope'"),
     ("CARD decision__threshold", "invalid model card: decision.threshold: 'high'"),
+    ("CARD decision__mirror_band", "invalid model card: decision.mirror_band: -0.5 should be null or a number"),
+    ("motion: {min_area: 2}\n", "motion -> min_area: 2.0 is above the maximum 1.0"),
 ])
 def test_9_values_that_would_break_the_run_are_refused_by_check_config(tmp_path, extra, says):
     text = base_config(tmp_path)
@@ -487,7 +489,8 @@ def test_9_values_that_would_break_the_run_are_refused_by_check_config(tmp_path,
     (tmp_path / "a-dir").mkdir()
     if extra.startswith("CARD"):
         field = extra.split()[1]
-        value = {"head_weights": ["a"], "alignment__template": "nope", "decision__threshold": "high"}[field]
+        value = {"head_weights": ["a"], "alignment__template": "nope", "decision__threshold": "high",
+                 "decision__mirror_band": -0.5}[field]
         extra = bad_card(tmp_path, **{field: value})
     extra = extra.replace("FILE", str(tmp_path / "a-file")).replace("DIR", str(tmp_path / "a-dir"))
     extra = extra.replace("GALLERY", str(tmp_path / "gallery"))

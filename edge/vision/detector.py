@@ -27,7 +27,7 @@ from edge.vision.assets import asset_path
 from edge.vision.boxes import iou, overlap_of_smaller
 from edge.vision.model_reshape import ReshapeUnavailable, reshaped_model
 from edge.vision.runtime import TFLiteModel
-from edge.vision.scores import sigmoid
+from edge.vision.scores import logit, sigmoid
 
 log = logging.getLogger(__name__)
 
@@ -274,14 +274,17 @@ class FaceDetector:
         outputs = inp.net.run(tensor)
         raw_boxes = outputs[inp.box_out].reshape(-1, 16)
         raw_scores = outputs[inp.score_out].reshape(-1)
-        scores = sigmoid(raw_scores)
-        keep = scores >= self.score_threshold
-        if not keep.any():
+        # the logistic function only for anchors near or above the threshold (a few of thousands);
+        # the exact float32 comparison below decides, as if every anchor had been squashed
+        candidates = np.flatnonzero(raw_scores >= logit(self.score_threshold) - 1e-3)
+        scores = sigmoid(raw_scores[candidates])
+        keep = candidates[scores >= self.score_threshold]
+        if not len(keep):
             return []
         input_wh = np.float32([inp.width, inp.height])
         decoded = self._decode(raw_boxes[keep], inp.anchors[keep], input_wh)
         faces = []
-        for row, score in weighted_nms(decoded, scores[keep], self.iou_threshold):
+        for row, score in weighted_nms(decoded, scores[scores >= self.score_threshold], self.iou_threshold):
             pts = row.reshape(-1, 2) * input_wh  # input pixels
             pts = (pts - (pad_x, pad_y)) / scale  # frame pixels
             (x0, y0), (x1, y1) = pts[0], pts[1]

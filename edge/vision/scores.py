@@ -16,6 +16,11 @@ def sigmoid(z: np.ndarray | float) -> np.ndarray:
     return (1.0 / (1.0 + np.exp(-z))).astype(np.float32, copy=False)
 
 
+def logit(p: float) -> float:
+    """The inverse of :func:`sigmoid`, for comparing raw scores with a probability threshold."""
+    return float(np.log(p / (1.0 - p)))
+
+
 def head_logits(a: np.ndarray, b: np.ndarray, weights: np.ndarray, bias: float) -> np.ndarray:
     """The Siamese head before its sigmoid, ``w · |a − b| + bias``, over the last axis (broadcasting:
     row-aligned pairs, or one probe against many rows)."""
