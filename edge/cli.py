@@ -1,5 +1,6 @@
 """The ``siamese-edge`` command: parses arguments, maps errors to exit codes and messages. It and the
-commands it registers (``edge.gallery_commands``, ``converter.cli``) are the only code that prints.
+commands it registers (``edge.gallery_commands``, ``edge.unknown_commands``, ``converter.cli``) are
+the only code that prints.
 
 Exit codes: 0 success, 1 some inputs failed (the rest were processed), 2 bad configuration or
 usage, 3 a required model or package is missing.
@@ -114,8 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from converter.cli import add_converter_commands  # argparse only: TensorFlow loads when a command runs
     from edge.gallery_commands import register as add_gallery_commands
+    from edge.unknown_commands import register as add_unknown_commands
 
     add_gallery_commands(sub)
+    add_unknown_commands(sub)
     add_converter_commands(sub)
     return parser
 

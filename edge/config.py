@@ -57,6 +57,15 @@ class MotionConfig:
 
 
 @dataclass(frozen=True)
+class SnapshotsConfig:
+    announcements: tuple[Literal["unknown", "recognized"], ...] = ("unknown",)  # () = never
+    folder: str | None = None  # null: a folder "snapshots" beside state_dir
+    margin: float = opt(0.5, 0.0, 3.0)  # the face box grown by this fraction of its size on every side
+    max_count: int = opt(500, 1, 100_000)  # the oldest snapshots are deleted beyond this many …
+    max_age_days: float = opt(30.0, 0.01, 3650)  # … and after this many days
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     path: str | None = None  # null: the shipped models/face_resnet29_int8.tflite
     threads: int = opt(1, 1, 16)
@@ -76,9 +85,6 @@ class RecognitionConfig:
     adaptive_mirror: bool = True  # embed the mirror image only for close calls (the card's mirror_band)
     reidentify_every: int = opt(5, 1, 1000)  # 1: every face identified afresh on every frame
     identity_change_below: float | None = opt(0.87, -1.0, 1.0)  # null: a track keeps its person until it ends
-    save_unknown_crops: bool = False
-    unknown_crops_max: int = opt(500, 1, 100_000)  # the oldest crops are deleted beyond this many …
-    unknown_crops_max_age_days: float = opt(30.0, 0.01, 3650)  # … and after this many days
 
 
 @dataclass(frozen=True)
@@ -155,10 +161,19 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
     gallery: GalleryConfig = field(default_factory=GalleryConfig)
+    snapshots: SnapshotsConfig = field(default_factory=SnapshotsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
     state_dir: str = "state"
     device_name: str = "siamese-edge"
+
+
+def snapshots_folder(cfg: Config) -> Path:
+    """Where snapshots go: ``snapshots.folder``, or ``snapshots`` beside ``state_dir`` (the Pi install:
+    /var/lib/siamese-edge/snapshots next to …/state)."""
+    if cfg.snapshots.folder is not None:
+        return Path(cfg.snapshots.folder)
+    return Path(cfg.state_dir).absolute().parent / "snapshots"
 
 
 def _where(path: tuple[str, ...]) -> str:
@@ -309,6 +324,11 @@ def check_paths(cfg: Config) -> None:
     if _inside(state, gallery) or _inside(gallery, state):
         raise ConfigError(f"state_dir: {cfg.state_dir!r} and gallery -> folder {cfg.gallery.folder!r} must be "
                           f"separate folders, neither inside the other (the cache is private, the photos shared)")
+    snaps = snapshots_folder(cfg).resolve()
+    if _inside(snaps, gallery) or _inside(gallery, snaps):
+        raise ConfigError(f"snapshots -> folder: {str(snapshots_folder(cfg))!r} and gallery -> folder "
+                          f"{cfg.gallery.folder!r} must be separate folders (a snapshot in the gallery would be "
+                          f"enrolled as a person)")
     log_file = cfg.events.log_file
     if log_file is not None and (Path(log_file).is_dir() or log_file.endswith(os.sep)):
         raise ConfigError(f"events -> log_file: {log_file!r} is a folder; give a file name inside it")
@@ -347,6 +367,7 @@ def resolve(cfg: Config, base: Path) -> Config:
         model=dataclasses.replace(cfg.model, path=absolute(cfg.model.path)),
         gallery=dataclasses.replace(cfg.gallery, folder=absolute(cfg.gallery.folder)),
         state_dir=absolute(cfg.state_dir),
+        snapshots=dataclasses.replace(cfg.snapshots, folder=absolute(cfg.snapshots.folder)),
         events=dataclasses.replace(cfg.events, log_file=absolute(cfg.events.log_file)),
     )
 

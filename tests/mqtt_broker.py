@@ -67,6 +67,7 @@ class Subscriber:
         import paho.mqtt.client as mqtt
 
         self.messages: list[tuple[str, str, bool]] = []
+        self.raw: list[tuple[str, bytes]] = []  # the same messages' payloads as bytes (images)
         self.times: list[float] = []  # wall-clock arrival of each message (compared with event timestamps)
         self.lock = threading.Lock()
         self.ready = threading.Event()
@@ -91,7 +92,8 @@ class Subscriber:
 
     def _add(self, m) -> None:
         with self.lock:
-            self.messages.append((m.topic, m.payload.decode(), m.retain))
+            self.messages.append((m.topic, m.payload.decode(errors="replace"), m.retain))
+            self.raw.append((m.topic, bytes(m.payload)))
             self.times.append(time.time())
 
     def topics(self, prefix: str) -> list[tuple[str, str, bool]]:

@@ -218,6 +218,7 @@ REQUIRED = {  # what Home Assistant's MQTT discovery needs per component
     "sensor": {"state_topic", "unique_id", "name", "device"},
     "binary_sensor": {"state_topic", "unique_id", "name", "device", "payload_on", "payload_off"},
     "event": {"state_topic", "unique_id", "name", "device", "event_types"},
+    "image": {"image_topic", "content_type", "unique_id", "name", "device"},
 }
 
 

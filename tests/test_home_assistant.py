@@ -118,7 +118,7 @@ def test_a_fresh_home_assistant_finds_every_person_and_live_changes(broker, gall
         assert set(sensors) == set(PEOPLE)
         assert len({p["unique_id"] for p in sensors.values()}) == len(PEOPLE)
         assert len({p["state_topic"] for p in sensors.values()}) == len(PEOPLE)
-        assert {t.split("/")[1] for t in configs} == {"binary_sensor", "sensor", "event"}
+        assert {t.split("/")[1] for t in configs} == {"binary_sensor", "sensor", "event", "image"}
         event_types = next(p for t, p in configs.items() if "/event/" in t)["event_types"]
         assert {"started", "stopping", "gallery_changed", "camera_lost", "camera_back", "present",
                 "recognized", "unknown"} <= set(event_types)

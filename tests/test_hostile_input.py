@@ -387,8 +387,7 @@ def test_5_a_full_disk_is_logged_once_recognition_goes_on_and_writes_resume(face
 device_name: full
 camera: {{source: replay, path: {replay}, fps: 15, loop: true}}
 detector: {{model: full}}
-recognition: {{votes_needed: 2, unknown_after_frames: 4, cooldown_s: 0, track_timeout_s: 0.2,
-              save_unknown_crops: true}}
+recognition: {{votes_needed: 2, unknown_after_frames: 4, cooldown_s: 0, track_timeout_s: 0.2}}
 gallery: {{folder: {tmp_path / 'gallery'}}}
 state_dir: {full_disk / 'state'}
 """)
@@ -396,14 +395,14 @@ state_dir: {full_disk / 'state'}
     before = tree_digest(tmp_path, skip=(str(full_disk),))
     proc = start_daemon(config)
     try:
-        seen = wait_for_lines(proc, "unknown-face crop not saved")
+        seen = wait_for_lines(proc, "snapshot not saved")
         assert any("gallery cache" in line and "cannot be written" in line for line in seen)
         (full_disk / "filler").unlink()  # space comes back
-        seen += wait_for_lines(proc, "unknown-face crops are being saved again")
+        seen += wait_for_lines(proc, "snapshots are being saved again")
         assert proc.poll() is None  # still running
-        assert sum("unknown-face crop not saved" in line for line in seen) == 1
+        assert sum("snapshot not saved" in line for line in seen) == 1
         assert "recognized Barack Obama" in "".join(seen)
-        assert list((full_disk / "state" / "unknown").glob("*-track*.jpg"))
+        assert list((full_disk / "snapshots").glob("*-unknown-t*.jpg"))  # beside state_dir, by default
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=20)
@@ -454,7 +453,7 @@ def test_8_config_keys_of_other_types_and_latin_1_are_refused_by_name(tmp_path, 
 
 
 def untouched(tmp_path: Path) -> dict[str, str]:
-    return tree_digest(tmp_path, skip=(str(tmp_path / "state"),))
+    return tree_digest(tmp_path, skip=(str(tmp_path / "state"), str(tmp_path / "snapshots")))
 
 
 def bad_card(tmp_path: Path, **change) -> str:
@@ -665,19 +664,20 @@ def test_5_an_event_log_on_a_full_disk_warns_once_and_the_events_go_on(caplog):
     assert len(warnings) == 1 and "No space left on device" in warnings[0]
 
 
-def test_5_unknown_face_crops_are_bounded_by_count(faces, tmp_path):
+def test_5_snapshots_are_bounded_by_count(faces, tmp_path):
     write_frames(tmp_path / "replay", [faces.hopper] * 8 + [None] * 4)
     cfg = tmp_path / "config.yaml"
     cfg.write_text(base_config(tmp_path).replace("source: replay,", "source: replay, loop: true, fps: 20,")
-                   + "recognition: {unknown_after_frames: 3, cooldown_s: 0, track_timeout_s: 0.1, "
-                     "save_unknown_crops: true, unknown_crops_max: 2}\n")
+                   + "recognition: {unknown_after_frames: 3, cooldown_s: 0, track_timeout_s: 0.1}\n"
+                   + "snapshots: {max_count: 2}\n")
     proc = start_daemon(cfg)
     try:
-        for _ in range(4):  # four visits, four unknown announcements, each with a crop saved
+        for _ in range(4):  # four visits, four unknown announcements, each with a snapshot saved
             wait_for_lines(proc, "unknown  (score")
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=20)
-    crops = sorted((tmp_path / "state" / "unknown").glob("*.jpg"))
-    assert proc.returncode == 0 and len(crops) == 2, (crops, err[-800:])
-    assert out.count('"crop_path"') >= 4
+    snaps = sorted((tmp_path / "snapshots").glob("*.jpg"))
+    assert proc.returncode == 0 and len(snaps) == 2, (snaps, err[-800:])
+    assert len(list((tmp_path / "snapshots").glob("*.json"))) == 2  # each sidecar goes with its photo
+    assert out.count('"snapshot"') >= 4

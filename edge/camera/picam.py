@@ -53,6 +53,16 @@ class PiCamera:
             raise CameraError(f"Pi camera stopped delivering frames: {exc}") from None
         return cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420)
 
+    def full_resolution(self) -> np.ndarray | None:
+        """The main stream's newest frame (twice the analysed size, BGR) for a snapshot; ``None`` when
+        it cannot be had. It is one capture later than the analysed lores frame (≈ 1/fps)."""
+        if self._cam is None:
+            return None
+        try:
+            return self._cam.capture_array("main")  # "RGB888" is B, G, R in memory: OpenCV's order
+        except Exception:  # noqa: BLE001 - a snapshot falls back to the analysed frame
+            return None
+
     def close(self) -> None:
         if self._cam is not None:
             try:

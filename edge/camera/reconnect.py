@@ -69,5 +69,11 @@ class ReconnectingCamera:
         except Exception:  # noqa: BLE001 - closing a lost device may fail any way it likes
             log.debug("closing lost camera failed", exc_info=True)
 
+    def full_resolution(self) -> np.ndarray | None:
+        """The camera's full-resolution image for a snapshot, if it offers one (picamera2's main
+        stream); ``None`` otherwise, and the analysed frame serves."""
+        grab = getattr(self.camera, "full_resolution", None)
+        return grab() if grab is not None and not self.lost else None
+
     def close(self) -> None:
         self._close_quietly()

@@ -39,7 +39,7 @@ class Event:
     runner_up_score: float | None = None
     box: tuple[float, float, float, float] | None = None
     track_id: int | None = None
-    crop_path: str | None = None
+    snapshot: str | None = None  # the JPEG of the announced face with context (``snapshots``)
     message: str | None = None
     people: int | None = None
     names: tuple[str, ...] | None = None  # enrolled people (started, gallery_changed); in view (present)

@@ -1,7 +1,8 @@
 """MQTT with Home Assistant discovery (paho-mqtt 2.x).
 
 Topics under ``<prefix>/<device>/``: ``availability`` (``online``/``offline``, retained, and the
-last will), ``event`` (every event as JSON with ``event_type``), ``last_person`` (retained), and
+last will), ``event`` (every event as JSON with ``event_type``), ``last_person`` (retained),
+``snapshot/<kind>`` (the last snapshot's JPEG bytes, retained, for an ``image`` entity), and
 ``person/<id>`` (retained ``ON`` while the person is in view, ``OFF`` ``off_delay_s`` after they
 left — the device owns the timer, so the retained state is the truth a restarted Home Assistant
 reads back). Discovery configs (retained) under ``<discovery_prefix>/``: a ``sensor`` with the last
@@ -57,6 +58,11 @@ class MqttSettings:
     queue_size: int = 1000
     off_delay_s: float = 60
     keepalive_s: int = 30
+    snapshot_kinds: tuple[str, ...] = ()  # whose snapshot goes out as an image (config: snapshots.announcements)
+
+
+SNAPSHOT_MAX_BYTES = 4 * 2**20
+"""A snapshot larger than this is not published (a broker's default message limit is far above)."""
 
 
 class MqttSink:
@@ -72,7 +78,7 @@ class MqttSink:
         self._announced: set[str] = set()  # people whose discovery config is on the broker
         self.present: set[str] = set()
         self._off_timers: dict[str, threading.Timer] = {}
-        self.pending: deque[tuple[str, str, bool]] = deque()
+        self.pending: deque[tuple[str, str | bytes, bool]] = deque()
         self.dropped = 0
         self.published = 0
         self._lock = threading.RLock()
@@ -113,6 +119,10 @@ class MqttSink:
              {"name": "Recognition", "unique_id": f"{d}_recognition", "state_topic": f"{self.base}/event",
               "event_types": list(EVENT_TYPES), **avail}),
         ]
+        for kind in self.s.snapshot_kinds:  # Home Assistant's MQTT image entity: the JPEG bytes, retained
+            out.append((f"{self.s.discovery_prefix}/image/{d}/last_{kind}/config",
+                        {"name": f"Last {kind} face", "unique_id": f"{d}_last_{kind}",
+                         "image_topic": f"{self.base}/snapshot/{kind}", "content_type": "image/jpeg", **avail}))
         for person in self.people:
             pid = object_id(person)
             out.append((self._person_topic(person),
@@ -168,7 +178,7 @@ class MqttSink:
                 self.pending.popleft()
                 self.published += 1
 
-    def _send(self, topic: str, payload: str, retain: bool = False) -> None:
+    def _send(self, topic: str, payload: str | bytes, retain: bool = False) -> None:
         with self._lock:
             if len(self.pending) >= self.s.queue_size:
                 self.pending.popleft()
@@ -191,6 +201,20 @@ class MqttSink:
                                                     ensure_ascii=False))
         if event.type == "recognized" and event.name:
             self._send(f"{self.base}/last_person", event.name, retain=True)
+        if event.snapshot and event.type in self.s.snapshot_kinds:
+            self._publish_snapshot(event.type, event.snapshot)
+
+    def _publish_snapshot(self, kind: str, path: str) -> None:
+        try:
+            with open(path, "rb") as f:
+                data = f.read(SNAPSHOT_MAX_BYTES + 1)
+        except OSError as exc:
+            log.warning("snapshot %s not published: %s", path, exc.strerror or exc)
+            return
+        if len(data) > SNAPSHOT_MAX_BYTES:
+            log.warning("snapshot %s not published: larger than %d bytes", path, SNAPSHOT_MAX_BYTES)
+            return
+        self._send(f"{self.base}/snapshot/{kind}", data, retain=True)
 
     def _presence(self, now_present: set[str]) -> None:
         """ON (retained) the moment a person is in view; OFF ``off_delay_s`` after they left, unless

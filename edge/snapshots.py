@@ -1,0 +1,160 @@
+"""Snapshots of announced faces (``snapshots`` in config.yaml): who was that stranger at the door?
+
+Each snapshot is a JPEG of the face with context around it (the box grown by ``margin`` of its side
+on every side, cut from the best-resolution frame the camera offers) and a JSON sidecar with what
+the daemon decided (time, kind, name, the closest person and score, track, camera). They live in a
+folder of their own, readable by the gallery's writers (0640 files; the installer gives the folder
+the gallery's group) — not in the private state folder — so that ``siamese-edge unknown enroll``
+can turn a stranger into a gallery photo.
+
+A door camera runs for months: the folder keeps at most ``max_count`` snapshots and none older
+than ``max_age_s`` (oldest first); only files this module names are ever deleted. A full disk or
+an unwritable folder never stops recognition: the failure is logged once, the event goes out
+without a snapshot, and saving resumes — with one line saying so — at the first write that
+succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+ID_PATTERN = re.compile(r"^\d{8}-\d{6}-\d{3}-(unknown|recognized)-t\d+$")
+"""A snapshot's id (its file stem): local time to the millisecond, kind, track."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: str
+    path: Path  # the JPEG
+    meta: dict
+
+    def row(self) -> dict:
+        return {"id": self.id, "file": str(self.path), **self.meta}
+
+
+def context_crop(frame: np.ndarray, box: tuple[float, float, float, float], margin: float) -> np.ndarray:
+    """The face box grown by ``margin`` × its size on every side, clipped to the frame."""
+    x, y, w, h = box
+    h_img, w_img = frame.shape[:2]
+    x0, y0 = max(0, int(x - margin * w)), max(0, int(y - margin * h))
+    x1, y1 = min(w_img, int(round(x + w + margin * w))), min(h_img, int(round(y + h + margin * h)))
+    if x1 <= x0 or y1 <= y0:
+        return frame
+    return frame[y0:y1, x0:x1]
+
+
+class Snapshots:
+    """Save, list and forget the snapshots in one folder."""
+
+    def __init__(self, folder: str | Path, max_count: int = 500, max_age_s: float = 30 * 86400,
+                 margin: float = 0.5) -> None:
+        self.folder = Path(folder)
+        self.max_count = max_count
+        self.max_age_s = max_age_s
+        self.margin = margin
+        self.failing = False
+
+    # ------------------------------------------------------------------ the daemon's side
+
+    def save(self, frame_bgr: np.ndarray, box: tuple[float, float, float, float], kind: str, track_id: int,
+             meta: dict) -> Path | None:
+        """Write one snapshot and its sidecar; the JPEG's path, or ``None`` when it could not be written."""
+        now = time.time()
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) + f"-{int(now * 1000) % 1000:03d}"
+        sid = f"{stamp}-{kind}-t{track_id}"
+        ok, data = cv2.imencode(".jpg", context_crop(frame_bgr, box, self.margin), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        if not ok:
+            return None
+        path = self.folder / f"{sid}.jpg"
+        sidecar = {"time": round(now, 3), "kind": kind, "track": track_id, **meta}
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True, mode=0o750)
+            self._write(self.folder / f"{sid}.json", json.dumps(sidecar, ensure_ascii=False).encode())
+            self._write(path, data.tobytes())
+        except OSError as exc:
+            if not self.failing:
+                log.warning("snapshot not saved in %s (%s): recognition goes on; saving resumes when it can",
+                            self.folder, exc.strerror or exc)
+            self.failing = True
+            self._remove(sid)  # no sidecar without its photo
+            return None
+        if self.failing:
+            log.warning("snapshots are being saved again in %s", self.folder)
+            self.failing = False
+        self.prune(now)
+        return path
+
+    @staticmethod
+    def _write(path: Path, data: bytes) -> None:
+        """Atomically, 0640, never through a symlink planted at the temporary name."""
+        tmp = path.with_name(f".{path.name}.part")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o640)
+        try:
+            os.fchmod(fd, 0o640)  # the service's UMask=0077 would leave 0600: the group must read it
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def prune(self, now: float | None = None) -> None:
+        """Delete snapshots beyond ``max_count`` (oldest first) and older than ``max_age_s``."""
+        now = time.time() if now is None else now
+        snaps = self.list()
+        excess = len(snaps) - self.max_count
+        for i, snap in enumerate(snaps):
+            if i < excess or now - snap.meta.get("time", 0) > self.max_age_s:
+                self._remove(snap.id)
+
+    # ------------------------------------------------------------------ the user's side
+
+    def list(self) -> list[Snapshot]:
+        """Every snapshot, oldest first (a JPEG without a readable sidecar is listed with its time)."""
+        out = []
+        try:
+            entries = list(os.scandir(self.folder))
+        except OSError:
+            return []
+        for entry in entries:
+            stem, dot, ext = entry.name.rpartition(".")
+            if ext != "jpg" or not ID_PATTERN.match(stem) or not entry.is_file(follow_symlinks=False):
+                continue
+            try:
+                meta = json.loads((self.folder / f"{stem}.json").read_text(encoding="utf-8"))
+                meta = meta if isinstance(meta, dict) else {}
+            except (OSError, ValueError):
+                meta = {"time": entry.stat(follow_symlinks=False).st_mtime}
+            out.append(Snapshot(stem, Path(entry.path), meta))
+        return sorted(out, key=lambda s: (s.meta.get("time", 0), s.id))
+
+    def get(self, sid: str) -> Snapshot | None:
+        if not ID_PATTERN.match(sid):
+            return None
+        return next((s for s in self.list() if s.id == sid), None)
+
+    def forget(self, sid: str) -> bool:
+        if not ID_PATTERN.match(sid):
+            return False
+        return self._remove(sid)
+
+    def _remove(self, sid: str) -> bool:
+        removed = False
+        for suffix in (".jpg", ".json"):
+            try:
+                (self.folder / f"{sid}{suffix}").unlink()
+                removed = True
+            except OSError:
+                pass
+        return removed

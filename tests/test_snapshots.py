@@ -1,0 +1,94 @@
+"""Who was that stranger? A snapshot of every unknown face, on the dashboard, and enrolled in one
+command — through the real daemon, a real broker and the real `siamese-edge unknown` commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+
+from tests.conftest import REPO
+from tests.mqtt_broker import Subscriber, wait_until
+from tests.test_daemon import write_replay
+from tests.test_events import REQUIRED, broker  # noqa: F401 - broker is a fixture
+
+
+def se(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edge.cli", *args], env={**os.environ, "PYTHONPATH": str(REPO)},
+                          capture_output=True, text=True, timeout=180)
+
+
+def events_of(r: subprocess.CompletedProcess) -> list[dict]:
+    assert r.returncode == 0, r.stderr[-1500:]
+    return [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+
+
+def test_a_stranger_is_snapshotted_shown_in_home_assistant_and_enrolled_in_one_command(broker, faces,  # noqa: F811
+                                                                                       tmp_path):
+    (tmp_path / "gallery" / "Barack Obama").mkdir(parents=True)
+    shutil.copy(faces.obama[0], tmp_path / "gallery" / "Barack Obama")
+    write_replay(tmp_path / "replay", [(None, 4), (faces.hopper, 14), (None, 4)])
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"""
+device_name: door
+camera: {{source: replay, path: {tmp_path / 'replay'}, fps: 20, realtime: false}}
+detector: {{model: full}}
+recognition: {{votes_needed: 3, votes_window: 5, unknown_after_frames: 5}}
+gallery: {{folder: {tmp_path / 'gallery'}}}
+state_dir: {tmp_path / 'state'}
+events: {{mqtt: {{enabled: true, port: {broker.port}}}}}
+""")
+    sub = Subscriber(broker.port, ["homeassistant/image/#", "siamese-edge/door/snapshot/#"]).wait_ready()
+    unknown = [e for e in events_of(se("run", "--config", str(cfg))) if e["type"] == "unknown"]
+    assert len(unknown) == 1 and unknown[0]["snapshot"]
+    photo = unknown[0]["snapshot"]
+    assert os.path.dirname(photo) == str(tmp_path / "snapshots")  # beside state_dir, not inside it
+    image = cv2.imread(photo)
+    assert image is not None and min(image.shape[:2]) > 100  # the face with context around it
+    assert oct(os.stat(photo).st_mode & 0o777) == "0o640"  # readable by the gallery's group
+
+    # Home Assistant: an image entity, and the very JPEG on its topic
+    wait_until(lambda: any(t == "siamese-edge/door/snapshot/unknown" for t, _ in sub.raw), timeout=10)
+    with sub.lock:
+        configs = {t: json.loads(p) for t, p, _ in sub.messages if t.startswith("homeassistant/image/")}
+        published = [b for t, b in sub.raw if t == "siamese-edge/door/snapshot/unknown"]
+    sub.close()
+    (config,) = configs.values()
+    assert REQUIRED["image"] <= set(config) and config["image_topic"] == "siamese-edge/door/snapshot/unknown"
+    assert published[-1] == open(photo, "rb").read()
+
+    # the user's side: list, enroll, and the next visit is recognised
+    listed = json.loads(se("unknown", "list", "--config", str(cfg), "--json").stdout)
+    assert [r["file"] for r in listed] == [photo]
+    assert listed[0]["kind"] == "unknown" and listed[0]["closest"] == "Barack Obama" and listed[0]["score"] < 0.95
+    r = se("unknown", "enroll", "--config", str(cfg), listed[0]["id"], "Grace Hopper")
+    assert r.returncode == 0, r.stderr
+    enrolled = list((tmp_path / "gallery" / "Grace Hopper").iterdir())
+    assert [p.read_bytes() for p in enrolled] == [open(photo, "rb").read()]
+    again = [(e["type"], e.get("name")) for e in events_of(se("run", "--config", str(cfg)))
+             if e["type"] in ("recognized", "unknown")]
+    assert again == [("recognized", "Grace Hopper")]
+
+    r = se("unknown", "forget", "--config", str(cfg), "--all")
+    assert r.returncode == 0 and not list((tmp_path / "snapshots").iterdir())
+    assert enrolled[0].is_file()  # forgetting a snapshot never touches the gallery
+
+
+def test_enroll_refuses_an_unknown_id_and_a_bad_name(faces, tmp_path):
+    from edge.snapshots import Snapshots
+
+    (tmp_path / "gallery").mkdir()
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    frame[100:350, 200:450] = cv2.imread(str(faces.hopper))
+    snap = Snapshots(tmp_path / "snaps").save(frame, (260, 150, 120, 120), "unknown", 7, {"name": None})
+    args = ["--snapshots", str(tmp_path / "snaps"), "--gallery", str(tmp_path / "gallery")]
+    r = se("unknown", "enroll", *args, "20990101-000000-000-unknown-t1", "Grace")
+    assert r.returncode == 2 and "no snapshot" in r.stderr and "unknown list" in r.stderr
+    r = se("unknown", "enroll", *args, snap.stem, "../outside")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "outside").exists() and list((tmp_path / "gallery").iterdir()) == []
