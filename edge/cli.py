@@ -69,6 +69,65 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ago(seconds: float) -> str:
+    s = int(max(seconds, 0))
+    return f"{s // 3600} h {s % 3600 // 60:02d} min" if s >= 3600 else f"{s // 60} min {s % 60:02d} s" \
+        if s >= 60 else f"{s} s"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """The running daemon's status file (see :mod:`edge.status`); exit 0 while it is alive."""
+    import json
+    import time
+
+    from edge.status import is_fresh, read_status
+
+    if args.state:
+        state = Path(args.state)
+    else:
+        from edge.config import load_config
+
+        state = Path(load_config(args.config).state_dir)
+    path = state / "status.json"
+    try:
+        st = read_status(path)
+    except PermissionError:
+        raise ConfigError(f"{path} cannot be read by this user: the state is private to the service "
+                          "(sudo -u siamese-edge siamese-edge status …)") from None
+    except FileNotFoundError:
+        print(f"not running: no status in {printable(path)} (has the daemon started with this config?)")
+        return 1
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} is not a status file the daemon wrote ({exc})") from None
+    alive = is_fresh(st)
+    if args.json:
+        print(json.dumps({**st, "alive": alive}, ensure_ascii=False, indent=2))
+        return 0 if alive else 1
+    now = time.time()
+    state_word = ("running" if alive else "stopped" if st.get("stopped") else "not responding")
+    print(f"{printable(st['device'])}: {state_word} — started {_ago(now - st['started'])} ago (pid {st['pid']}), "
+          f"status written {_ago(now - st['updated'])} ago")
+    cam = st["camera"]
+    print(f"camera {printable(cam['name'])}: {'connected' if cam['connected'] else 'LOST'}, "
+          f"{cam['reconnects']} reconnects, {cam['dropped']} frames dropped")
+    if st.get("stats"):
+        print(f"last interval: {st['stats']}")
+    t = st["totals"]
+    print(f"since start: {t['frames']} frames ({t['gated']} passed over by the motion gate), {t['faces']} faces, "
+          + ", ".join(f"{v} {k}" for k, v in sorted(t["announcements"].items())))
+    problems = st.get("gallery_problems", [])
+    print(f"people enrolled: {st['people']}" + (f", {len(problems)} gallery problem(s):" if problems else ""))
+    for p in problems[:10]:
+        print(f"  {printable(p['where'])}: {printable(p['what'])}")
+    print("outputs: " + "; ".join(f"{o['name']} {o['delivered']} delivered, {o['dropped']} dropped, "
+                                  f"{o['failed']} failed" for o in st["outputs"]))
+    for e in st.get("last_events", [])[-5:]:
+        when = time.strftime("%H:%M:%S", time.localtime(e.get("timestamp", 0)))
+        who = e.get("name") or ", ".join(e.get("names", [])) or ""
+        print(f"  {when} {e['type']} {printable(who)}" + (f" {e['score']:.3f}" if "score" in e else ""))
+    return 0 if alive else 1
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from edge.config import check_files, load_config
 
@@ -108,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="config.yaml (default: $SIAMESE_EDGE_CONFIG or the repository's)")
     p.add_argument("--max-frames", type=int, help="stop after this many processed frames")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("status", help="the running daemon: uptime, camera, stage times, outputs, last events")
+    p.add_argument("--config", help="config.yaml (its state_dir holds the status)")
+    p.add_argument("--state", help="state folder (default: config.yaml state_dir)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("check-config", help="validate config.yaml without running (exit 0 ok, 2 invalid)")
     p.add_argument("--config", help="config.yaml to check")

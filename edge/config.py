@@ -66,6 +66,11 @@ class SnapshotsConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    textfile: str | None = None  # a *.prom file in node_exporter's textfile-collector folder; null = off
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     path: str | None = None  # null: the shipped models/face_resnet29_int8.tflite
     threads: int = opt(1, 1, 16)
@@ -162,6 +167,7 @@ class Config:
     recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
     gallery: GalleryConfig = field(default_factory=GalleryConfig)
     snapshots: SnapshotsConfig = field(default_factory=SnapshotsConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
     state_dir: str = "state"
@@ -329,6 +335,9 @@ def check_paths(cfg: Config) -> None:
         raise ConfigError(f"snapshots -> folder: {str(snapshots_folder(cfg))!r} and gallery -> folder "
                           f"{cfg.gallery.folder!r} must be separate folders (a snapshot in the gallery would be "
                           f"enrolled as a person)")
+    prom = cfg.metrics.textfile
+    if prom is not None and not prom.endswith(".prom"):
+        raise ConfigError(f"metrics -> textfile: {prom!r} should end in .prom (node_exporter reads only those)")
     log_file = cfg.events.log_file
     if log_file is not None and (Path(log_file).is_dir() or log_file.endswith(os.sep)):
         raise ConfigError(f"events -> log_file: {log_file!r} is a folder; give a file name inside it")
@@ -368,6 +377,7 @@ def resolve(cfg: Config, base: Path) -> Config:
         gallery=dataclasses.replace(cfg.gallery, folder=absolute(cfg.gallery.folder)),
         state_dir=absolute(cfg.state_dir),
         snapshots=dataclasses.replace(cfg.snapshots, folder=absolute(cfg.snapshots.folder)),
+        metrics=dataclasses.replace(cfg.metrics, textfile=absolute(cfg.metrics.textfile)),
         events=dataclasses.replace(cfg.events, log_file=absolute(cfg.events.log_file)),
     )
 

@@ -11,10 +11,13 @@ the gallery.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import os
 import signal
 import threading
 import time
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +31,7 @@ from edge.events.log_sink import LogSink
 from edge.logs import setup_logging
 from edge.sdnotify import Notifier
 from edge.snapshots import Snapshots
+from edge.status import Totals, prometheus_text, write_atomically
 from edge.tracking import Tracker
 from edge.vision.card import Decision
 from edge.vision.motion import MotionGate, MotionSettings
@@ -150,6 +154,11 @@ class Daemon:
         self.faces_seen = 0  # faces in those frames …
         self.faces_carried = 0  # … of which kept their track's match instead of being identified again
         self.present: frozenset[str] = frozenset()
+        self.started = time.time()
+        self.totals = Totals()
+        self.last_events: deque[dict] = deque(maxlen=10)
+        self.last_line = ""
+        self._status_failing = False
 
     @staticmethod
     def _new_snapshots(cfg: Config) -> Snapshots:
@@ -211,7 +220,9 @@ class Daemon:
                                             card.mirror_band if r.adaptive_mirror else None)
 
     def _event(self, type_: str, **kw) -> Event:
-        return Event(type_, self.cfg.device_name, camera=self.camera.name, **kw)
+        event = Event(type_, self.cfg.device_name, camera=self.camera.name, **kw)
+        self.last_events.append(event.to_dict())
+        return event
 
     def _camera_status(self, state: str, message: str) -> None:
         self.bus.publish(self._event("camera_lost" if state == "lost" else "camera_back", message=message))
@@ -329,6 +340,7 @@ class Daemon:
                  self.recognizer.embedder.path.name)
         self.bus.publish(self._event("started", people=people, names=tuple(self.recognizer.matcher.people)))
         self.notifier.ready(f"running, {people} people enrolled")
+        self.write_status()
         last_stats = last_pet = time.monotonic()
         try:
             while not self.stop_event.is_set():
@@ -352,8 +364,11 @@ class Daemon:
                     line = self.stats.line(self.frames.dropped, len(self.recognizer.matcher))
                     log.info("stats %s", line)
                     self.notifier.status(line)
+                    self._add_to_totals(self.stats)
+                    self.last_line = line
                     self.stats = Stats()
                     last_stats = now
+                    self.write_status()
         finally:
             self.shutdown()
         return 0
@@ -378,6 +393,7 @@ class Daemon:
         self.processed += 1
         for a in self.tracker.update(results, now):
             self.announced += 1
+            self.totals.announcements[a.kind] = self.totals.announcements.get(a.kind, 0) + 1
             snapshot = self._snapshot(frame, a) if a.kind in self.cfg.snapshots.announcements else None
             self.bus.publish(self._event(a.kind, name=a.name, score=a.score, runner_up=a.runner_up,
                                          runner_up_score=a.runner_up_score, box=a.box, track_id=a.track_id,
@@ -401,6 +417,53 @@ class Daemon:
                 "camera": self.camera.name, "device": self.cfg.device_name}
         return self.snapshots.save(frame, box, a.kind, a.track_id, meta)
 
+    def _add_to_totals(self, stats: Stats) -> None:
+        t = self.totals
+        t.frames += stats.frames
+        t.gated += stats.gated
+        t.analysed += stats.frames - stats.gated
+        t.faces += stats.faces
+        t.carried += stats.carried
+        t.mirrored += stats.mirrored
+        for stage in t.stage_seconds:
+            t.stage_seconds[stage] += getattr(stats, f"{stage}_ms") / 1e3
+
+    def status(self, stopped: bool = False) -> dict:
+        """What ``siamese-edge status`` shows and the metrics file counts (see :mod:`edge.status`)."""
+        now = time.time()
+        outputs = [{"name": w.sink.name, "delivered": w.delivered, "dropped": w.dropped, "failed": w.failed}
+                   for w in self.bus.workers]
+        return {
+            "device": self.cfg.device_name, "pid": os.getpid(), "started": round(self.started, 3),
+            "updated": round(now, 3), "uptime_s": round(now - self.started, 1), "stopped": stopped,
+            "interval_s": self.cfg.logging.stats_interval_s, "stats": self.last_line,
+            "camera": {"name": self.camera.name, "connected": not self.camera.lost,
+                       "reconnects": self.camera.reconnects, "dropped": self.frames.dropped,
+                       "captured": self.frames.captured},
+            "totals": dataclasses.asdict(self.totals),
+            "people": len(self.recognizer.matcher),
+            "gallery_problems": [{"where": w, "what": p} for w, p in sorted(self._reported_problems)][:50],
+            "outputs": outputs,
+            "last_events": list(self.last_events),
+        }
+
+    def write_status(self, stopped: bool = False) -> None:
+        """Rewrite ``<state_dir>/status.json`` (0600: the state is private) and, when configured, the
+        Prometheus textfile (0644: node_exporter reads it); a failure is logged once, never fatal."""
+        try:
+            status = self.status(stopped)
+            # ASCII escapes: a gallery file name that is not UTF-8 stays readable JSON
+            write_atomically(Path(self.cfg.state_dir) / "status.json", json.dumps(status), 0o600)
+            if self.cfg.metrics.textfile:
+                write_atomically(Path(self.cfg.metrics.textfile), prometheus_text(status), 0o644)
+        except Exception as exc:  # noqa: BLE001 - a status file must never take recognition down
+            if not self._status_failing:
+                log.warning("status/metrics not written (%s): recognition goes on",
+                            getattr(exc, "strerror", None) or exc)
+            self._status_failing = True
+            return
+        self._status_failing = False
+
     def shutdown(self) -> None:
         self.stop_event.set()
         self.frames.close()
@@ -413,6 +476,9 @@ class Daemon:
             self._capture_thread.join(timeout=2.0)
         self.camera.close()
         self.bus.close(timeout=1.0)
+        self._add_to_totals(self.stats)
+        self.stats = Stats()
+        self.write_status(stopped=True)
         self.gallery.close()
         self.notifier.close()
         log.info("stopped")

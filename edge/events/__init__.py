@@ -114,6 +114,7 @@ class SinkWorker:
         self.queue: queue.Queue[Event | None] = queue.Queue(maxsize)
         self.dropped = 0
         self.failed = 0
+        self.delivered = 0
         self._thread = threading.Thread(target=self._run, name=f"sink-{sink.name}", daemon=True)
         self._thread.start()
 
@@ -136,6 +137,7 @@ class SinkWorker:
                 return
             try:
                 self.sink.handle(event)
+                self.delivered += 1
             except Exception:  # noqa: BLE001 - a broken sink must not take the daemon down
                 self.failed += 1
                 log.exception("event sink %s failed on %s", self.sink.name, event.type)

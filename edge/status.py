@@ -1,0 +1,124 @@
+"""Is it running, and how fast? The daemon's status, for people and for Prometheus — no port opened.
+
+Every stats interval the daemon rewrites, atomically (a temporary file renamed over the old one, so
+a reader never sees half a file):
+
+* ``<state_dir>/status.json`` — read by ``siamese-edge status`` (uptime, camera, per-stage times,
+  people and gallery problems, each output's counts, the last events);
+* optionally (``metrics.textfile``) the same counters in Prometheus' text format for
+  node_exporter's textfile collector, which serves them with the machine's own metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+STAGES = ("detect", "align", "embed", "match")
+
+
+@dataclass
+class Totals:
+    """Counters since the daemon started (the stats line's numbers are per interval)."""
+
+    frames: int = 0
+    gated: int = 0
+    analysed: int = 0
+    faces: int = 0
+    carried: int = 0
+    mirrored: int = 0
+    announcements: dict[str, int] = field(default_factory=lambda: {"recognized": 0, "unknown": 0})
+    stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+
+
+def write_atomically(path: Path, text: str, mode: int) -> None:
+    """``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    tmp = path.with_name(f".{path.name}.part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+    try:
+        os.fchmod(fd, mode)
+        # a file name that is not UTF-8 (a surrogate escape) is written as \udcxx, never an error
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_status(path: Path) -> dict:
+    """The status the daemon last wrote (``OSError``/``ValueError`` when there is none to read)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} does not hold a status object")
+    return data
+
+
+def is_fresh(status: dict, now: float | None = None) -> bool:
+    """Written within three stats intervals (and at least 10 s): the daemon is alive."""
+    now = time.time() if now is None else now
+    return now - status.get("updated", 0) <= max(3 * status.get("interval_s", 10), 10) and not status.get("stopped")
+
+
+# ---------------------------------------------------------------------------- Prometheus text format
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _series(name: str, labels: dict[str, str], value: float) -> str:
+    inner = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
+    return f"{name}{{{inner}}} {float(value)!r}" if isinstance(value, float) else f"{name}{{{inner}}} {int(value)}"
+
+
+def _metric(name: str, kind: str, help_: str, rows: Iterable[tuple[dict[str, str], float]]) -> list[str]:
+    lines = [f"# HELP {name} {help_}", f"# TYPE {name} {kind}"]
+    lines += [_series(name, labels, value) for labels, value in rows]
+    return lines
+
+
+def prometheus_text(status: dict) -> str:
+    """The status's counters and gauges as a node_exporter textfile (names per Prometheus' conventions:
+    ``_total`` counters, ``_seconds`` for times, a ``device`` label on every series)."""
+    d = {"device": status["device"]}
+    t = status["totals"]
+    out: list[str] = []
+    out += _metric("siamese_edge_up", "gauge", "1 while the daemon runs (0 once it stopped cleanly).",
+                   [(d, 0 if status.get("stopped") else 1)])
+    out += _metric("siamese_edge_start_time_seconds", "gauge", "When the daemon started (Unix time).",
+                   [(d, float(status["started"]))])
+    out += _metric("siamese_edge_frames_total", "counter", "Camera frames handled, analysed or passed over by "
+                   "the motion gate.", [(d, t["frames"])])
+    out += _metric("siamese_edge_frames_gated_total", "counter", "Frames the motion gate passed over without "
+                   "detection.", [(d, t["gated"])])
+    out += _metric("siamese_edge_faces_total", "counter", "Faces seen in analysed frames.", [(d, t["faces"])])
+    out += _metric("siamese_edge_faces_mirrored_total", "counter", "Faces whose mirror image was embedded too.",
+                   [(d, t["mirrored"])])
+    out += _metric("siamese_edge_announcements_total", "counter", "Announcements by kind.",
+                   [({**d, "kind": k}, v) for k, v in sorted(t["announcements"].items())])
+    out += ["# HELP siamese_edge_stage_seconds Time spent per pipeline stage on analysed frames.",
+            "# TYPE siamese_edge_stage_seconds summary"]
+    for stage in STAGES:
+        labels = {**d, "stage": stage}
+        out.append(_series("siamese_edge_stage_seconds_sum", labels, float(t["stage_seconds"][stage])))
+        out.append(_series("siamese_edge_stage_seconds_count", labels, t["analysed"]))
+    cam = status["camera"]
+    out += _metric("siamese_edge_camera_connected", "gauge", "1 while the camera delivers frames.",
+                   [({**d, "camera": cam["name"]}, int(cam["connected"]))])
+    out += _metric("siamese_edge_camera_reconnects_total", "counter", "Times the camera came back after a loss.",
+                   [({**d, "camera": cam["name"]}, cam["reconnects"])])
+    out += _metric("siamese_edge_frames_dropped_total", "counter", "Frames the loop was too busy to take.",
+                   [({**d, "camera": cam["name"]}, cam["dropped"])])
+    out += _metric("siamese_edge_people_enrolled", "gauge", "People in the gallery.", [(d, status["people"])])
+    out += _metric("siamese_edge_gallery_problems", "gauge", "Gallery photos or people with a problem.",
+                   [(d, len(status["gallery_problems"]))])
+    rows = [({**d, "output": o["name"], "result": r}, o[r]) for o in status["outputs"]
+            for r in ("delivered", "dropped", "failed")]
+    out += _metric("siamese_edge_output_events_total", "counter", "Events per output: delivered, dropped "
+                   "(queue full) or failed.", rows)
+    return "\n".join(out) + "\n"

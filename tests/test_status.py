@@ -1,0 +1,92 @@
+"""Is it running, and how fast? `siamese-edge status` and the Prometheus textfile, read while the
+real daemon runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import REPO
+from tests.mqtt_broker import wait_until
+from tests.test_daemon import write_replay
+
+
+def se(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edge.cli", *args], env={**os.environ, "PYTHONPATH": str(REPO)},
+                          capture_output=True, text=True, timeout=60)
+
+
+def samples(path) -> dict[tuple[str, tuple], float]:
+    out = {}
+    for family in text_string_to_metric_families(path.read_text()):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def test_status_and_metrics_of_a_running_daemon(faces, tmp_path):
+    (tmp_path / "gallery" / "Barack Obama").mkdir(parents=True)
+    shutil.copy(faces.obama[0], tmp_path / "gallery" / "Barack Obama")
+    write_replay(tmp_path / "replay", [(faces.obama[1], 10), (None, 10)])
+    prom = tmp_path / "textfile" / "siamese-edge.prom"
+    prom.parent.mkdir()
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"""
+device_name: Front "Door"
+camera: {{source: replay, path: {tmp_path / 'replay'}, fps: 20, loop: true}}
+detector: {{model: full}}
+recognition: {{votes_needed: 2, cooldown_s: 3600}}
+gallery: {{folder: {tmp_path / 'gallery'}}}
+state_dir: {tmp_path / 'state'}
+logging: {{stats_interval_s: 0.5}}
+metrics: {{textfile: {prom}}}
+""")
+    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(cfg)],
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        def status() -> dict:
+            r = se("status", "--config", str(cfg), "--json")
+            return json.loads(r.stdout) if r.returncode == 0 else {}
+
+        wait_until(lambda: status().get("totals", {}).get("announcements", {}).get("recognized"), timeout=60)
+        st = status()
+        assert st["alive"] and st["device"] == 'Front "Door"' and st["people"] == 1
+        assert st["totals"]["frames"] > 0 and st["camera"]["connected"]
+        assert "fps=" in st["stats"]
+        assert {o["name"] for o in st["outputs"]} == {"log"}
+        assert any(e["type"] == "recognized" and e["name"] == "Barack Obama" for e in st["last_events"])
+        human = se("status", "--config", str(cfg))
+        assert human.returncode == 0 and 'Front "Door": running' in human.stdout and "recognized Barack" in human.stdout
+
+        first = samples(prom)
+        device = ("device", 'Front "Door"')
+        frames = ("siamese_edge_frames_total", (device,))
+        wait_until(lambda: samples(prom)[frames] > first[frames], timeout=10)  # counters go up between reads
+        second = samples(prom)
+        assert second[("siamese_edge_up", (device,))] == 1
+        assert second[("siamese_edge_announcements_total", (device, ("kind", "recognized")))] == 1
+        assert second[("siamese_edge_stage_seconds_count", (device, ("stage", "detect")))] > 0
+        assert oct(prom.stat().st_mode & 0o777) == "0o644"
+        assert oct((tmp_path / "state" / "status.json").stat().st_mode & 0o777) == "0o600"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    after = se("status", "--config", str(cfg))
+    assert after.returncode == 1 and ": stopped" in after.stdout
+    assert samples(prom)[("siamese_edge_up", (("device", 'Front "Door"'),))] == 0
+
+
+def test_status_without_a_daemon_says_so(tmp_path):
+    r = se("status", "--state", str(tmp_path))
+    assert r.returncode == 1 and "not running: no status in" in r.stdout
+    (tmp_path / "status.json").write_text("{broken")
+    r = se("status", "--state", str(tmp_path))
+    assert r.returncode == 2 and "not a status file" in r.stderr and "Traceback" not in r.stderr
