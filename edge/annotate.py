@@ -42,3 +42,15 @@ def annotate(image_bgr: np.ndarray, results: list[Identified]) -> np.ndarray:
         cv2.putText(out, label, (x + 1, ty - base - 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255),
                     thickness, cv2.LINE_AA)
     return out
+
+
+def annotate_detections(image_bgr: np.ndarray, faces: list) -> np.ndarray:
+    """An annotated copy showing detections only (``Face`` boxes with their detector scores)."""
+    out = image_bgr.copy()
+    thickness = max(1, round(max(out.shape[:2]) / 400))
+    for f in faces:
+        x, y, w, h = (round(v) for v in f.box)
+        cv2.rectangle(out, (x, y), (x + w, y + h), KNOWN, thickness)
+        cv2.putText(out, f"face {f.score:.2f}", (x, max(12, y - 4)), cv2.FONT_HERSHEY_SIMPLEX,
+                    max(0.4, max(out.shape[:2]) / 1400), KNOWN, thickness, cv2.LINE_AA)
+    return out

@@ -128,6 +128,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if alive else 1
 
 
+def cmd_camera_test(args: argparse.Namespace) -> int:
+    from edge.camera_test import camera_test
+    from edge.config import load_config
+
+    code, lines = camera_test(load_config(args.config), args.seconds, Path(args.out))
+    print("\n".join(lines))
+    return code
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from edge.config import check_files, load_config
 
@@ -173,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", help="state folder (default: config.yaml state_dir)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("camera-test", help="installation check: frames, size, fps, a face; one annotated snapshot")
+    p.add_argument("--config", help="config.yaml whose camera and detector to test")
+    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--out", default="camera-test.jpg", help="where the annotated snapshot goes")
+    p.set_defaults(func=cmd_camera_test)
 
     p = sub.add_parser("check-config", help="validate config.yaml without running (exit 0 ok, 2 invalid)")
     p.add_argument("--config", help="config.yaml to check")
