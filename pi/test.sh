@@ -107,6 +107,21 @@ expect_stat /var/lib/siamese-edge/state "siamese-edge:siamese-edge 700"
 expect_stat /opt/siamese-edge "root:root 755"
 grep -q '^  source: opencv ' "$ROOT/etc/siamese-edge/config.yaml" || fail "config camera.source is not opencv without picamera2"
 grep -q '^  folder: /var/lib/siamese-edge/gallery' "$ROOT/etc/siamese-edge/config.yaml" || fail "config gallery.folder not set"
+expect_stat /var/lib/siamese-edge/snapshots "siamese-edge:siamese-edge 2750"
+
+step "a second camera: sudo systemd/install.sh --instance porch"
+as_sudo_from_pi 'systemd/install.sh --instance porch' >"$LOGS/instance.log" 2>&1 || {
+    tail -25 "$LOGS/instance.log" >&2; fail "install.sh --instance porch failed (log: $LOGS/instance.log)"; }
+[ -f "$ROOT/etc/systemd/system/siamese-edge@.service" ] || fail "template unit siamese-edge@.service missing"
+grep -q '^ExecStart=.* --config /etc/siamese-edge/%i.yaml$' "$ROOT/etc/systemd/system/siamese-edge@.service" || \
+    fail "the template unit does not read /etc/siamese-edge/%i.yaml"
+[ -L "$ROOT/etc/systemd/system/multi-user.target.wants/siamese-edge@porch.service" ] || fail "siamese-edge@porch not enabled"
+expect_stat /etc/siamese-edge/porch.yaml "root:root 644"
+expect_stat /var/lib/siamese-edge/porch/snapshots "siamese-edge:siamese-edge 2750"
+grep -q '^device_name: porch$' "$ROOT/etc/siamese-edge/porch.yaml" || fail "porch.yaml: device_name is not porch"
+grep -q '^state_dir: /var/lib/siamese-edge/porch/state ' "$ROOT/etc/siamese-edge/porch.yaml" || fail "porch.yaml: own state_dir"
+grep -q '^  folder: /var/lib/siamese-edge/gallery' "$ROOT/etc/siamese-edge/porch.yaml" || fail "porch.yaml: not the shared gallery"
+[ -L "$ROOT/etc/systemd/system/multi-user.target.wants/siamese-edge.service" ] || fail "the first camera's service went away"
 
 step "checks: the venv is aarch64 and imports LiteRT and the project"
 py="$ROOT$(in_root "$ROOT" readlink -f /opt/siamese-edge/.venv/bin/python)"  # resolved inside the root
@@ -162,6 +177,10 @@ as_sudo_from_pi 'systemd/install.sh --uninstall' >"$LOGS/uninstall.log" 2>&1 || 
 [ ! -e "$ROOT/etc/systemd/system/siamese-edge.service" ] || fail "unit file still there"
 [ ! -L "$ROOT/etc/systemd/system/multi-user.target.wants/siamese-edge.service" ] || fail "enable link still there"
 [ ! -e "$ROOT/opt/siamese-edge" ] || fail "/opt/siamese-edge still there"
+[ ! -e "$ROOT/etc/systemd/system/siamese-edge@.service" ] || fail "template unit still there"
+[ ! -L "$ROOT/etc/systemd/system/multi-user.target.wants/siamese-edge@porch.service" ] || fail "porch still enabled"
+[ ! -e "$ROOT/var/lib/siamese-edge/snapshots" ] && [ ! -e "$ROOT/var/lib/siamese-edge/porch/snapshots" ] || \
+    fail "snapshots (biometric data) left behind"
 [ -f "$ROOT/etc/siamese-edge/config.yaml" ] || fail "config removed"
 [ "$(cd "$ROOT/var/lib/siamese-edge/gallery" && find . -type f -print0 | sort -z | xargs -0 sha256sum)" = "$GALLERY_SUMS" ] || \
     fail "the gallery photos changed or went missing"

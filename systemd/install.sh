@@ -2,6 +2,8 @@
 # Install siamese-edge as a systemd service on Raspberry Pi OS bookworm (aarch64, Python 3.11).
 #
 #   sudo systemd/install.sh              install or update (idempotent: a second run changes nothing)
+#   sudo systemd/install.sh --instance NAME  also a second camera: siamese-edge@NAME reads
+#                                        /etc/siamese-edge/NAME.yaml (same gallery, own state and snapshots)
 #   sudo systemd/install.sh --uninstall  remove the service, code and state; keep the gallery and config
 #
 # Layout: code + venv in /opt/siamese-edge, config in /etc/siamese-edge/config.yaml (never overwritten
@@ -24,13 +26,35 @@ run_step() { CURRENT_STEP="$1"; step "$1"; }
 [ "$(id -u)" -eq 0 ] || die "run as root: sudo $0 $*"
 systemd_running() { [ -d /run/systemd/system ]; }
 
+INSTANCE=""
+if [ "${1:-}" = "--instance" ]; then
+    INSTANCE="${2:-}"
+    # a unit instance name, a file name and an MQTT device name at once: keep it plain
+    [[ "$INSTANCE" =~ ^[a-z0-9][a-z0-9_-]{0,31}$ ]] || \
+        die "--instance needs a name of lowercase letters, digits, - and _ (up to 32), e.g. --instance porch"
+    [[ ! "$INSTANCE" =~ ^(config|gallery|state|snapshots)$ ]] || die "--instance $INSTANCE: that name is taken by a folder"
+fi
+
 if [ "${1:-}" = "--uninstall" ]; then
-    run_step "stopping and removing the service"
-    if systemd_running; then systemctl disable --now siamese-edge.service 2>/dev/null || true; fi
-    rm -f "$UNIT" /etc/systemd/system/multi-user.target.wants/siamese-edge.service
+    run_step "stopping and removing the service (and every camera instance)"
+    if systemd_running; then
+        systemctl disable --now siamese-edge.service 2>/dev/null || true
+        for unit in $(systemctl list-units --all --plain --no-legend 'siamese-edge@*' | cut -d' ' -f1); do
+            systemctl disable --now "$unit" 2>/dev/null || true
+        done
+    fi
+    rm -f "$UNIT" /etc/systemd/system/multi-user.target.wants/siamese-edge.service \
+        /etc/systemd/system/siamese-edge@.service /etc/systemd/system/multi-user.target.wants/siamese-edge@*.service
     if systemd_running; then systemctl daemon-reload; fi
     run_step "removing code, cached embeddings and snapshots (keeping $VAR/gallery and $ETC)"
     rm -rf "$PREFIX" "$VAR/state" "$VAR/snapshots"
+    # each camera instance's state and snapshots (found from its config; never the shared gallery)
+    for cfg in "$ETC"/*.yaml; do
+        name="$(basename "$cfg" .yaml)"
+        [[ "$name" =~ ^[a-z0-9][a-z0-9_-]{0,31}$ ]] && [[ ! "$name" =~ ^(config|gallery|state|snapshots)$ ]] || continue
+        rm -rf "${VAR:?}/$name/state" "${VAR:?}/$name/snapshots"
+        rmdir "$VAR/$name" 2>/dev/null || true
+    done
     echo "uninstalled; your photos are still in $VAR/gallery and your config in $ETC"
     exit 0
 fi
@@ -119,6 +143,34 @@ else
     echo "systemd is not running here (a chroot?): the service is enabled and starts at the next boot"
 fi
 
+if [ -n "$INSTANCE" ]; then
+    run_step "the camera instance $INSTANCE: $ETC/$INSTANCE.yaml and siamese-edge@$INSTANCE"
+    install -d -m 0755 "$VAR/$INSTANCE"
+    install -d -m 2750 -o "$SVC_USER" -g "$SVC_USER" "$VAR/$INSTANCE/snapshots"
+    if [ ! -f "$ETC/$INSTANCE.yaml" ]; then
+        # the same gallery as every camera; its own device name (MQTT topics, Home Assistant device) and state
+        sed -e "s|^device_name: .*|device_name: $INSTANCE|" \
+            -e "s|^state_dir: .*|state_dir: $VAR/$INSTANCE/state   # embeddings cache and status (0700)|" \
+            "$ETC/config.yaml" > "$ETC/$INSTANCE.yaml.part"
+        chmod 0644 "$ETC/$INSTANCE.yaml.part"
+        mv "$ETC/$INSTANCE.yaml.part" "$ETC/$INSTANCE.yaml"
+    fi
+    "$PREFIX/.venv/bin/siamese-edge" check-config --config "$ETC/$INSTANCE.yaml" || \
+        die "$ETC/$INSTANCE.yaml is invalid (see above); fix it and run this script again"
+    bash "$PREFIX/systemd/template.sh" > /etc/systemd/system/siamese-edge@.service.part
+    chmod 0644 /etc/systemd/system/siamese-edge@.service.part
+    mv /etc/systemd/system/siamese-edge@.service.part /etc/systemd/system/siamese-edge@.service
+    if systemd_running; then
+        systemctl daemon-reload
+        systemctl enable "siamese-edge@$INSTANCE.service"
+        systemctl restart "siamese-edge@$INSTANCE.service"
+    else
+        ln -sf /etc/systemd/system/siamese-edge@.service \
+            "/etc/systemd/system/multi-user.target.wants/siamese-edge@$INSTANCE.service"
+        echo "systemd is not running here (a chroot?): siamese-edge@$INSTANCE is enabled and starts at the next boot"
+    fi
+fi
+
 CURRENT_STEP=done
 cat <<MSG
 
@@ -127,3 +179,6 @@ siamese-edge is installed.
   Watch it:       journalctl -u siamese-edge -f
   Configure:      $ETC/config.yaml, then: sudo systemctl reload siamese-edge
 MSG
+if [ -n "$INSTANCE" ]; then
+    echo "  Camera $INSTANCE:    $ETC/$INSTANCE.yaml (set its camera), then: sudo systemctl restart siamese-edge@$INSTANCE"
+fi

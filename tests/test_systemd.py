@@ -14,21 +14,50 @@ UNIT = REPO / "systemd" / "siamese-edge.service"
 pytestmark = pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
 
 
-def test_unit_verifies(tmp_path):
+def template() -> str:
+    """The camera-instance template unit as the installer writes it (systemd/template.sh)."""
+    return subprocess.run(["bash", str(REPO / "systemd" / "template.sh")], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def units(tmp_path) -> dict[str, Path]:
+    """The main unit, and the template as its instance ``front`` (what systemd loads for it)."""
+    out = {"siamese-edge.service": UNIT}
+    (tmp_path / "inst").mkdir()
+    out["siamese-edge@front.service"] = tmp_path / "inst" / "siamese-edge@front.service"
+    out["siamese-edge@front.service"].write_text(template().replace("%i", "front"))
+    return out
+
+
+@pytest.mark.parametrize("name", ["siamese-edge.service", "siamese-edge@front.service"])
+def test_unit_verifies(tmp_path, name):
     # verify checks that ExecStart exists: point it at this checkout's venv, change nothing else
     exe = Path(sys.executable).parent / "siamese-edge"
-    unit = tmp_path / "siamese-edge.service"
-    unit.write_text(UNIT.read_text().replace("/opt/siamese-edge/.venv/bin/siamese-edge", str(exe)))
+    unit = tmp_path / name
+    unit.write_text(units(tmp_path)[name].read_text().replace("/opt/siamese-edge/.venv/bin/siamese-edge", str(exe)))
     r = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
 
 
-def test_security_exposure_is_at_most_2_5():
-    r = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(UNIT)], capture_output=True, text=True)
+@pytest.mark.parametrize("name", ["siamese-edge.service", "siamese-edge@front.service"])
+def test_security_exposure_is_at_most_2_5(tmp_path, name):
+    r = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(units(tmp_path)[name])],
+                       capture_output=True, text=True)
     m = re.search(r"Overall exposure level for \S+: ([0-9.]+)", r.stdout + r.stderr)
     assert m, r.stdout[-500:]
-    print(f"\nsystemd-analyze security --offline=yes: exposure {m.group(1)}")
+    print(f"\nsystemd-analyze security --offline=yes {name}: exposure {m.group(1)}")
     assert float(m.group(1)) <= 2.5
+
+
+def test_the_template_gives_each_camera_its_own_config_state_and_snapshots_and_the_same_hardening():
+    text, main = template(), UNIT.read_text()
+    assert "ExecStart=/opt/siamese-edge/.venv/bin/siamese-edge run --config /etc/siamese-edge/%i.yaml" in text
+    assert "StateDirectory=siamese-edge/%i/state" in text
+    assert "ReadWritePaths=-/var/lib/siamese-edge/%i/snapshots" in text
+    assert "ReadOnlyPaths=/var/lib/siamese-edge/gallery" in text  # one gallery for every camera
+    hardening = [line for line in main.splitlines() if line.startswith(("Protect", "Restrict", "SystemCall",
+                                                                        "Capability", "Device", "NoNew"))]
+    assert hardening and all(line in text.splitlines() for line in hardening)
 
 
 def test_unit_is_a_watchdogged_notify_service():
