@@ -109,7 +109,7 @@ def cmd_status(args: argparse.Namespace) -> int:
           f"status written {_ago(now - st['updated'])} ago")
     cam = st["camera"]
     print(f"camera {printable(cam['name'])}: {'connected' if cam['connected'] else 'LOST'}, "
-          f"{cam['reconnects']} reconnects, {cam['dropped']} frames dropped")
+          f"{cam.get('fps', 0):.1f} fps, {cam['reconnects']} reconnects, {cam['dropped']} frames dropped")
     if st.get("stats"):
         print(f"last interval: {st['stats']}")
     t = st["totals"]

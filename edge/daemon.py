@@ -158,6 +158,7 @@ class Daemon:
         self.totals = Totals()
         self.last_events: deque[dict] = deque(maxlen=10)
         self.last_line = ""
+        self.last_fps = 0.0
         self._status_failing = False
 
     @staticmethod
@@ -366,6 +367,7 @@ class Daemon:
                     self.notifier.status(line)
                     self._add_to_totals(self.stats)
                     self.last_line = line
+                    self.last_fps = self.stats.frames / max(now - self.stats.since, 1e-9)
                     self.stats = Stats()
                     last_stats = now
                     self.write_status()
@@ -437,7 +439,7 @@ class Daemon:
             "device": self.cfg.device_name, "pid": os.getpid(), "started": round(self.started, 3),
             "updated": round(now, 3), "uptime_s": round(now - self.started, 1), "stopped": stopped,
             "interval_s": self.cfg.logging.stats_interval_s, "stats": self.last_line,
-            "camera": {"name": self.camera.name, "connected": not self.camera.lost,
+            "camera": {"name": self.camera.name, "connected": not self.camera.lost, "fps": round(self.last_fps, 2),
                        "reconnects": self.camera.reconnects, "dropped": self.frames.dropped,
                        "captured": self.frames.captured},
             "totals": dataclasses.asdict(self.totals),

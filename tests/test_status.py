@@ -58,7 +58,7 @@ metrics: {{textfile: {prom}}}
         wait_until(lambda: status().get("totals", {}).get("announcements", {}).get("recognized"), timeout=60)
         st = status()
         assert st["alive"] and st["device"] == 'Front "Door"' and st["people"] == 1
-        assert st["totals"]["frames"] > 0 and st["camera"]["connected"]
+        assert st["totals"]["frames"] > 0 and st["camera"]["connected"] and st["camera"]["fps"] > 0
         assert "fps=" in st["stats"]
         assert {o["name"] for o in st["outputs"]} == {"log"}
         assert any(e["type"] == "recognized" and e["name"] == "Barack Obama" for e in st["last_events"])
