@@ -31,7 +31,7 @@ from edge.events.log_sink import LogSink
 from edge.logs import setup_logging
 from edge.sdnotify import Notifier
 from edge.snapshots import Snapshots
-from edge.status import Totals, prometheus_text, write_atomically
+from edge.status import Stats, prometheus_text, write_atomically
 from edge.tracking import Tracker
 from edge.vision.card import Decision
 from edge.vision.motion import MotionGate, MotionSettings
@@ -89,39 +89,6 @@ class LatestFrame:
             self._cond.notify_all()
 
 
-@dataclasses.dataclass
-class Stats:
-    frames: int = 0
-    faces: int = 0
-    carried: int = 0  # faces that kept their track's match instead of being identified again
-    mirrored: int = 0  # faces that needed the mirror pass (a close call, or every face without adaptive_mirror)
-    gated: int = 0  # frames the motion gate passed over without detection (nothing changed, nobody tracked)
-    detect_ms: float = 0.0
-    align_ms: float = 0.0
-    embed_ms: float = 0.0
-    match_ms: float = 0.0
-    since: float = dataclasses.field(default_factory=time.monotonic)
-
-    def add(self, rec: Recognizer, faces: int, carried: int = 0) -> None:
-        t = rec.times
-        self.frames += 1
-        self.faces += faces
-        self.carried += carried
-        self.detect_ms += t.detect
-        self.align_ms += t.align
-        self.embed_ms += t.embed
-        self.match_ms += t.match
-        self.mirrored += t.mirrored
-
-    def line(self, dropped: int, people: int) -> str:
-        """Frames per second seen (analysed or gated); stage times averaged over analysed frames."""
-        n = max(self.frames - self.gated, 1)
-        fps = self.frames / max(time.monotonic() - self.since, 1e-9)
-        return (f"fps={fps:.1f} detect={self.detect_ms / n:.1f}ms align={self.align_ms / n:.1f}ms "
-                f"embed={self.embed_ms / n:.1f}ms match={self.match_ms / n:.2f}ms faces={self.faces} "
-                f"carried={self.carried} mirrored={self.mirrored} gated={self.gated} dropped={dropped} people={people}")
-
-
 class Daemon:
     """Owns every part; :meth:`run` is the main loop. Construct, then ``run()``."""
 
@@ -155,7 +122,7 @@ class Daemon:
         self.faces_carried = 0  # … of which kept their track's match instead of being identified again
         self.present: frozenset[str] = frozenset()
         self.started = time.time()
-        self.totals = Totals()
+        self.totals = Stats()  # since start; self.stats is the current interval
         self.last_events: deque[dict] = deque(maxlen=10)
         self.last_line = ""
         self.last_fps = 0.0
@@ -365,7 +332,7 @@ class Daemon:
                     line = self.stats.line(self.frames.dropped, len(self.recognizer.matcher))
                     log.info("stats %s", line)
                     self.notifier.status(line)
-                    self._add_to_totals(self.stats)
+                    self.totals.merge(self.stats)
                     self.last_line = line
                     self.last_fps = self.stats.frames / max(now - self.stats.since, 1e-9)
                     self.stats = Stats()
@@ -395,7 +362,7 @@ class Daemon:
         self.processed += 1
         for a in self.tracker.update(results, now):
             self.announced += 1
-            self.totals.announcements[a.kind] = self.totals.announcements.get(a.kind, 0) + 1
+            self.stats.announcements[a.kind] = self.stats.announcements.get(a.kind, 0) + 1
             snapshot = self._snapshot(frame, a) if a.kind in self.cfg.snapshots.announcements else None
             self.bus.publish(self._event(a.kind, name=a.name, score=a.score, runner_up=a.runner_up,
                                          runner_up_score=a.runner_up_score, box=a.box, track_id=a.track_id,
@@ -419,17 +386,6 @@ class Daemon:
                 "camera": self.camera.name, "device": self.cfg.device_name}
         return self.snapshots.save(frame, box, a.kind, a.track_id, meta)
 
-    def _add_to_totals(self, stats: Stats) -> None:
-        t = self.totals
-        t.frames += stats.frames
-        t.gated += stats.gated
-        t.analysed += stats.frames - stats.gated
-        t.faces += stats.faces
-        t.carried += stats.carried
-        t.mirrored += stats.mirrored
-        for stage in t.stage_seconds:
-            t.stage_seconds[stage] += getattr(stats, f"{stage}_ms") / 1e3
-
     def status(self, stopped: bool = False) -> dict:
         """What ``siamese-edge status`` shows and the metrics file counts (see :mod:`edge.status`)."""
         now = time.time()
@@ -442,7 +398,7 @@ class Daemon:
             "camera": {"name": self.camera.name, "connected": not self.camera.lost, "fps": round(self.last_fps, 2),
                        "reconnects": self.camera.reconnects, "dropped": self.frames.dropped,
                        "captured": self.frames.captured},
-            "totals": dataclasses.asdict(self.totals),
+            "totals": self.totals.as_totals(),
             "people": len(self.recognizer.matcher),
             "gallery_problems": [{"where": w, "what": p} for w, p in sorted(self._reported_problems)][:50],
             "outputs": outputs,
@@ -478,7 +434,7 @@ class Daemon:
             self._capture_thread.join(timeout=2.0)
         self.camera.close()
         self.bus.close(timeout=1.0)
-        self._add_to_totals(self.stats)
+        self.totals.merge(self.stats)
         self.stats = Stats()
         self.write_status(stopped=True)
         self.gallery.close()

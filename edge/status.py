@@ -15,24 +15,64 @@ import json
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 STAGES = ("detect", "align", "embed", "match")
 
 
 @dataclass
-class Totals:
-    """Counters since the daemon started (the stats line's numbers are per interval)."""
+class Stats:
+    """Counts and stage times over a span: the daemon keeps one per stats interval (its stats line)
+    and one since start (merged from each interval; the status file and the metrics)."""
 
     frames: int = 0
-    gated: int = 0
-    analysed: int = 0
     faces: int = 0
-    carried: int = 0
-    mirrored: int = 0
+    carried: int = 0  # faces that kept their track's match instead of being identified again
+    mirrored: int = 0  # faces that needed the mirror pass (a close call, or every face without adaptive_mirror)
+    gated: int = 0  # frames the motion gate passed over without detection (nothing changed, nobody tracked)
+    detect_ms: float = 0.0
+    align_ms: float = 0.0
+    embed_ms: float = 0.0
+    match_ms: float = 0.0
     announcements: dict[str, int] = field(default_factory=lambda: {"recognized": 0, "unknown": 0})
-    stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    since: float = field(default_factory=time.monotonic)
+
+    def add(self, rec, faces: int, carried: int = 0) -> None:  # noqa: ANN001 - a vision.pipeline.Recognizer
+        """One analysed frame, with the recognizer's times for it."""
+        t = rec.times
+        self.frames += 1
+        self.faces += faces
+        self.carried += carried
+        self.detect_ms += t.detect
+        self.align_ms += t.align
+        self.embed_ms += t.embed
+        self.match_ms += t.match
+        self.mirrored += t.mirrored
+
+    def merge(self, other: Stats) -> None:
+        for f in fields(self):
+            if f.name == "announcements":
+                for kind, n in other.announcements.items():
+                    self.announcements[kind] = self.announcements.get(kind, 0) + n
+            elif f.name != "since":
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    def line(self, dropped: int, people: int) -> str:
+        """Frames per second seen (analysed or gated); stage times averaged over analysed frames."""
+        n = max(self.frames - self.gated, 1)
+        fps = self.frames / max(time.monotonic() - self.since, 1e-9)
+        return (f"fps={fps:.1f} detect={self.detect_ms / n:.1f}ms align={self.align_ms / n:.1f}ms "
+                f"embed={self.embed_ms / n:.1f}ms match={self.match_ms / n:.2f}ms faces={self.faces} "
+                f"carried={self.carried} mirrored={self.mirrored} gated={self.gated} dropped={dropped} "
+                f"people={people}")
+
+    def as_totals(self) -> dict:
+        """The status file's ``totals``: counts, and seconds per stage over the analysed frames."""
+        return {"frames": self.frames, "gated": self.gated, "analysed": self.frames - self.gated,
+                "faces": self.faces, "carried": self.carried, "mirrored": self.mirrored,
+                "announcements": dict(self.announcements),
+                "stage_seconds": {stage: getattr(self, f"{stage}_ms") / 1e3 for stage in STAGES}}
 
 
 def write_atomically(path: Path, text: str, mode: int) -> None:
