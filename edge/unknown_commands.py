@@ -22,15 +22,16 @@ from edge.printable import printable
 from edge.snapshots import Snapshots
 
 
-def _folders(args: argparse.Namespace) -> tuple[Path, Path]:
+def _folders(args: argparse.Namespace, need_gallery: bool = False) -> tuple[Path, Path | None]:
+    """The snapshots folder (and the gallery, for ``enroll``): from the options, else config.yaml."""
     snapshots, gallery = getattr(args, "snapshots", None), getattr(args, "gallery", None)
-    if snapshots is None or gallery is None:
+    if snapshots is None or (need_gallery and gallery is None):
         from edge.config import load_config, snapshots_folder
 
         cfg = load_config(args.config)
         snapshots = snapshots or snapshots_folder(cfg)
         gallery = gallery or cfg.gallery.folder
-    return Path(snapshots), Path(gallery)
+    return Path(snapshots), Path(gallery) if gallery else None
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -50,7 +51,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    snapshots_dir, gallery = _folders(args)
+    snapshots_dir, gallery = _folders(args, need_gallery=True)
+    assert gallery is not None
     snap = Snapshots(snapshots_dir).get(args.id)
     if snap is None:
         raise ConfigError(f"no snapshot {printable(args.id)!r} in {printable(snapshots_dir)} "

@@ -178,6 +178,9 @@ siamese-edge is installed.
   Enroll people:  copy photos to $VAR/gallery/<Name>/ (three or more each); they are picked up within seconds
   Watch it:       journalctl -u siamese-edge -f
   Configure:      $ETC/config.yaml, then: sudo systemctl reload siamese-edge
+  Check a camera: sudo -u $SVC_USER $PREFIX/.venv/bin/siamese-edge camera-test --config $ETC/config.yaml --out /tmp/camera-test.jpg
+  Status:         sudo -u $SVC_USER $PREFIX/.venv/bin/siamese-edge status --config $ETC/config.yaml
+  Strangers:      $PREFIX/.venv/bin/siamese-edge unknown list --config $ETC/config.yaml  (then: unknown enroll ID "Name")
 MSG
 if [ -n "$INSTANCE" ]; then
     echo "  Camera $INSTANCE:    $ETC/$INSTANCE.yaml (set its camera), then: sudo systemctl restart siamese-edge@$INSTANCE"

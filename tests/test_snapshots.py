@@ -66,6 +66,8 @@ events: {{mqtt: {{enabled: true, port: {broker.port}}}}}
     listed = json.loads(se("unknown", "list", "--config", str(cfg), "--json").stdout)
     assert [r["file"] for r in listed] == [photo]
     assert listed[0]["kind"] == "unknown" and listed[0]["closest"] == "Barack Obama" and listed[0]["score"] < 0.95
+    (line,) = se("unknown", "list", "--config", str(cfg)).stdout.splitlines()
+    assert line.startswith(listed[0]["id"]) and "unknown" in line and "closest Barack Obama 0." in line
     r = se("unknown", "enroll", "--config", str(cfg), listed[0]["id"], "Grace Hopper")
     assert r.returncode == 0, r.stderr
     enrolled = list((tmp_path / "gallery" / "Grace Hopper").iterdir())
