@@ -54,10 +54,6 @@ def both_ways(embedder: Embedder, crops: np.ndarray, desc: str) -> tuple[np.ndar
     return single, full
 
 
-def adaptive(single: np.ndarray, full: np.ndarray, close: np.ndarray) -> np.ndarray:
-    return np.where(close[:, None] if single.ndim == 2 else close, full, single)
-
-
 def lfw_part(embedder: Embedder) -> dict:
     card = embedder.card
     pairs = read_pairs(LFW / "pairs.txt", LFW / "lfw-deepfunneled")

@@ -70,7 +70,7 @@ state_dir: {state}
         s = d.samples
         print(json.dumps({"frames": d.processed, "rss_mb_start": s[1][1], "rss_mb_end": s[-1][1],
                           "rss_mb_max": max(v for _, v in s), "growth_mb_after_first_500": round(s[-1][1] - s[1][1], 1),
-                          "announcements": d.announced, "samples": s}, indent=1))
+                          "announcements": sum(d.totals.announcements.values()), "samples": s}, indent=1))
 
 
 if __name__ == "__main__":

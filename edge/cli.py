@@ -71,8 +71,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def _ago(seconds: float) -> str:
     s = int(max(seconds, 0))
-    return f"{s // 3600} h {s % 3600 // 60:02d} min" if s >= 3600 else f"{s // 60} min {s % 60:02d} s" \
-        if s >= 60 else f"{s} s"
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
 
 
 def cmd_status(args: argparse.Namespace) -> int:

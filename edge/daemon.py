@@ -32,7 +32,7 @@ from edge.logs import setup_logging
 from edge.sdnotify import Notifier
 from edge.snapshots import Snapshots
 from edge.status import Stats, prometheus_text, write_atomically
-from edge.tracking import Tracker
+from edge.tracking import Announcement, Tracker
 from edge.vision.card import Decision
 from edge.vision.motion import MotionGate, MotionSettings
 from edge.vision.pipeline import Recognizer
@@ -113,20 +113,30 @@ class Daemon:
         self.snapshots = self._new_snapshots(cfg)
         self.watcher = GalleryWatcher(self.gallery, self._gallery_changed, cfg.gallery.poll_interval_s)
         self.frames = LatestFrame(lossless=cfg.camera.source == "replay" and not cfg.camera.realtime)
-        self.stats = Stats()
-        self.announced = 0  # a count, not a list: the daemon runs for months
+        self.totals = Stats()  # counts since start (the status file, the metrics) …
+        self.interval_start = self.totals.mark()  # … and where the current stats interval began
         self.gallery_updates = 0
         self._reported_problems: set[tuple[str, str]] = set()
-        self.processed = 0  # frames processed since start (stats reset every interval)
-        self.faces_seen = 0  # faces in those frames …
-        self.faces_carried = 0  # … of which kept their track's match instead of being identified again
         self.present: frozenset[str] = frozenset()
         self.started = time.time()
-        self.totals = Stats()  # since start; self.stats is the current interval
         self.last_events: deque[dict] = deque(maxlen=10)
         self.last_line = ""
         self.last_fps = 0.0
         self._status_failing = False
+
+    @property
+    def processed(self) -> int:
+        """Frames handled since start, analysed or passed over by the motion gate."""
+        return self.totals.frames
+
+    @property
+    def faces_seen(self) -> int:
+        return self.totals.faces
+
+    @property
+    def faces_carried(self) -> int:
+        """Faces that kept their track's match instead of being identified again."""
+        return self.totals.carried
 
     @staticmethod
     def _new_snapshots(cfg: Config) -> Snapshots:
@@ -329,13 +339,12 @@ class Daemon:
                 if max_frames is not None and self.processed >= max_frames:
                     break
                 if now - last_stats >= self.cfg.logging.stats_interval_s:
-                    line = self.stats.line(self.frames.dropped, len(self.recognizer.matcher))
-                    log.info("stats %s", line)
-                    self.notifier.status(line)
-                    self.totals.merge(self.stats)
-                    self.last_line = line
-                    self.last_fps = self.stats.frames / max(now - self.stats.since, 1e-9)
-                    self.stats = Stats()
+                    interval = self.totals.since_mark(self.interval_start)
+                    self.last_line = interval.line(self.frames.dropped, len(self.recognizer.matcher))
+                    self.last_fps = interval.fps()
+                    log.info("stats %s", self.last_line)
+                    self.notifier.status(self.last_line)
+                    self.interval_start = self.totals.mark()
                     last_stats = now
                     self.write_status()
         finally:
@@ -345,9 +354,7 @@ class Daemon:
     def _process(self, frame: np.ndarray, now: float) -> None:
         rec = self.recognizer
         if self.gate is not None and not self.gate.should_analyse(frame, now, tracking=bool(self.tracker.tracks)):
-            self.stats.frames += 1
-            self.stats.gated += 1
-            self.processed += 1
+            self.totals.add_gated()
             return
         faces = rec.detect(frame, self.cfg.recognition.min_face_px)
         carried = self.tracker.carried_over(faces, now)
@@ -356,13 +363,9 @@ class Daemon:
         by_face = {id(r.face): r for r in fresh}
         results = [r for f, c in zip(faces, carried, strict=True) if (r := c or by_face.get(id(f))) is not None]
         n_carried = sum(c is not None for c in carried)
-        self.stats.add(rec, len(results), n_carried)
-        self.faces_seen += len(results)
-        self.faces_carried += n_carried
-        self.processed += 1
+        self.totals.add(rec.times, len(results), n_carried)
         for a in self.tracker.update(results, now):
-            self.announced += 1
-            self.stats.announcements[a.kind] = self.stats.announcements.get(a.kind, 0) + 1
+            self.totals.announce(a.kind)
             snapshot = self._snapshot(frame, a) if a.kind in self.cfg.snapshots.announcements else None
             self.bus.publish(self._event(a.kind, name=a.name, score=a.score, runner_up=a.runner_up,
                                          runner_up_score=a.runner_up_score, box=a.box, track_id=a.track_id,
@@ -373,7 +376,7 @@ class Daemon:
             self.present = present
             self.bus.publish(self._event("present", names=tuple(sorted(present))))
 
-    def _snapshot(self, frame: np.ndarray, a) -> Path | None:  # noqa: ANN001 - a tracking.Announcement
+    def _snapshot(self, frame: np.ndarray, a: Announcement) -> Path | None:
         """Save the announced face with context, from the camera's full-resolution image when it
         has one (picamera2's main stream) and the analysed frame otherwise."""
         full = self.camera.full_resolution()
@@ -434,8 +437,6 @@ class Daemon:
             self._capture_thread.join(timeout=2.0)
         self.camera.close()
         self.bus.close(timeout=1.0)
-        self.totals.merge(self.stats)
-        self.stats = Stats()
         self.write_status(stopped=True)
         self.gallery.close()
         self.notifier.close()

@@ -12,49 +12,36 @@ are visible. Hopper and Collins are strangers to that gallery; the cat is a phot
 from __future__ import annotations
 
 import shutil
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from edge.errors import ModelFileError
-from edge.vision.assets import ANY_WHEEL, extract_member, pip_download, sha256_of
-
-
-@dataclass(frozen=True)
-class Portrait:
-    """One photo inside a registry package: where it lands under ``portraits/`` and its sha256."""
-
-    package: str
-    member: str
-    dest: str  # "<Person>/<file>"
-    sha256: str
-    pip_args: tuple[str, ...] = ANY_WHEEL  # one fixed archive on every machine (the same bytes everywhere)
-    source: bool = False  # an sdist (the face_recognition test photos are only in its sdist)
-
+from edge.vision.assets import ANY_WHEEL, Asset, fetch_assets
 
 _FR = "face_recognition==1.3.0"
 _FR_DIR = "face_recognition-1.3.0/tests/test_images/"
 _SKIMAGE_WHEEL = ("--platform", "manylinux_2_28_x86_64", *ANY_WHEEL[2:])
+_PUBLIC = "public domain (US government photograph)"
 PORTRAITS = (
-    Portrait(_FR, _FR_DIR + "obama.jpg", "Barack Obama/obama.jpg",
-             "0930e3aa8cae5920329c0c8cbc6a2ab70f47b0e67b432875beaa95cbf7e741f6", (), True),
-    Portrait(_FR, _FR_DIR + "obama2.jpg", "Barack Obama/obama2.jpg",
-             "a7efcc907375274796f39646510704aa86672d59f6d5469d69af3c85590976a6", (), True),
-    Portrait(_FR, _FR_DIR + "obama3.jpg", "Barack Obama/obama3.jpg",
-             "76ac6bf97c36dc2da0ad16a537d6a5ac1b10f48d49aac29a0cca9a17cdbc3ca3", (), True),
-    Portrait(_FR, _FR_DIR + "obama_partial_face.jpg", "Barack Obama/obama_partial_face.jpg",
-             "c2d1f09e7ef3042352b41e41286e6eb0522f64f88308be13886991b95db52117", (), True),
-    Portrait(_FR, _FR_DIR + "biden.jpg", "Joe Biden/biden.jpg",
-             "3c17508bb91554c637a2eabddfae790e5bb1caba93130814fc2ac50be9760c4c", (), True),
-    Portrait("matplotlib==3.10.7", "matplotlib/mpl-data/sample_data/grace_hopper.jpg", "Grace Hopper/grace_hopper.jpg",
-             "a8ca6d734765703b09728ab47fe59f473d93ae3967fc24c7c0288c3c7adb7130"),
-    Portrait("scikit-image==0.26.0", "skimage/data/astronaut.png", "Eileen Collins/astronaut.png",
-             "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5", _SKIMAGE_WHEEL),
-    Portrait("scikit-image==0.26.0", "skimage/data/chelsea.png", "no face/chelsea.png",
-             "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb", _SKIMAGE_WHEEL),
+    Asset("Barack Obama/obama.jpg", _FR, _FR_DIR + "obama.jpg",
+          "0930e3aa8cae5920329c0c8cbc6a2ab70f47b0e67b432875beaa95cbf7e741f6", _PUBLIC, source=True),
+    Asset("Barack Obama/obama2.jpg", _FR, _FR_DIR + "obama2.jpg",
+          "a7efcc907375274796f39646510704aa86672d59f6d5469d69af3c85590976a6", _PUBLIC, source=True),
+    Asset("Barack Obama/obama3.jpg", _FR, _FR_DIR + "obama3.jpg",
+          "76ac6bf97c36dc2da0ad16a537d6a5ac1b10f48d49aac29a0cca9a17cdbc3ca3", _PUBLIC, source=True),
+    Asset("Barack Obama/obama_partial_face.jpg", _FR, _FR_DIR + "obama_partial_face.jpg",
+          "c2d1f09e7ef3042352b41e41286e6eb0522f64f88308be13886991b95db52117", _PUBLIC, source=True),
+    Asset("Joe Biden/biden.jpg", _FR, _FR_DIR + "biden.jpg",
+          "3c17508bb91554c637a2eabddfae790e5bb1caba93130814fc2ac50be9760c4c", _PUBLIC, source=True),
+    Asset("Grace Hopper/grace_hopper.jpg", "matplotlib==3.10.7", "matplotlib/mpl-data/sample_data/grace_hopper.jpg",
+          "a8ca6d734765703b09728ab47fe59f473d93ae3967fc24c7c0288c3c7adb7130", _PUBLIC, ANY_WHEEL),
+    Asset("Eileen Collins/astronaut.png", "scikit-image==0.26.0", "skimage/data/astronaut.png",
+          "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5", _PUBLIC, _SKIMAGE_WHEEL),
+    Asset("no face/chelsea.png", "scikit-image==0.26.0", "skimage/data/chelsea.png",
+          "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb", "CC0 (scikit-image data)",
+          _SKIMAGE_WHEEL),
 )
 GALLERY = {"Barack Obama": ["obama.jpg"], "Joe Biden": ["biden.jpg"]}
 PROBES = ["Barack Obama/obama2.jpg", "Barack Obama/obama3.jpg", "Barack Obama/obama_partial_face.jpg",
@@ -85,34 +72,14 @@ def _frame(photo: np.ndarray | None, frame_no: int) -> np.ndarray:
     return canvas
 
 
-def fetch_portraits(dest: Path) -> Path:
-    """Fetch every :data:`PORTRAITS` photo into ``dest`` (checked by sha256); idempotent."""
-    missing = [p for p in PORTRAITS if not ((dest / p.dest).is_file() and sha256_of(dest / p.dest) == p.sha256)]
-    with tempfile.TemporaryDirectory() as tmp:
-        for package in sorted({p.package for p in missing}):
-            group = [p for p in missing if p.package == package]
-            folder = Path(tmp) / package
-            folder.mkdir()
-            archive = pip_download(package, folder, source=group[0].source, extra=group[0].pip_args)
-            for portrait in group:
-                out = dest / portrait.dest
-                out.parent.mkdir(parents=True, exist_ok=True)
-                extract_member(archive, portrait.member, out)
-                got = sha256_of(out)
-                if got != portrait.sha256:
-                    out.unlink()
-                    raise ModelFileError(f"{portrait.member} from {package} has sha256 {got}, "
-                                         f"expected {portrait.sha256}")
-    return dest
-
-
 def fetch_demo(dest: Path) -> Path:
     """Create ``dest/portraits``, ``dest/gallery``, ``dest/probes``, ``dest/replay`` and
     ``dest/config.yaml``; idempotent."""
     done = dest / ".complete"
     if done.is_file() and done.read_text() == "portraits\n":
         return dest
-    portraits = fetch_portraits(dest / "portraits")
+    portraits = dest / "portraits"
+    fetch_assets(list(PORTRAITS), portraits)
     for person, files in GALLERY.items():
         (dest / "gallery" / person).mkdir(parents=True, exist_ok=True)
         for f in files:

@@ -110,33 +110,40 @@ class Snapshots:
             raise
 
     def prune(self, now: float | None = None) -> None:
-        """Delete snapshots beyond ``max_count`` (oldest first) and older than ``max_age_s``."""
+        """Delete snapshots beyond ``max_count`` (oldest first) and older than ``max_age_s``. Runs on
+        every save, in the recognition loop: it only lists the folder, never reads a sidecar."""
         now = time.time() if now is None else now
-        snaps = self.list()
+        snaps = sorted((mtime, sid) for sid, _, mtime in self._photos())
         excess = len(snaps) - self.max_count
-        for i, snap in enumerate(snaps):
-            if i < excess or now - snap.meta.get("time", 0) > self.max_age_s:
-                self._remove(snap.id)
+        for i, (mtime, sid) in enumerate(snaps):
+            if i < excess or now - mtime > self.max_age_s:
+                self._remove(sid)
 
-    # ------------------------------------------------------------------ the user's side
-
-    def list(self) -> list[Snapshot]:
-        """Every snapshot, oldest first (a JPEG without a readable sidecar is listed with its time)."""
+    def _photos(self) -> list[tuple[str, Path, float]]:
+        """(id, path, mtime) of every snapshot JPEG this module named; symlinks and others ignored."""
         out = []
         try:
             entries = list(os.scandir(self.folder))
         except OSError:
             return []
         for entry in entries:
-            stem, dot, ext = entry.name.rpartition(".")
-            if ext != "jpg" or not ID_PATTERN.match(stem) or not entry.is_file(follow_symlinks=False):
-                continue
+            stem, _, ext = entry.name.rpartition(".")
+            if ext == "jpg" and ID_PATTERN.match(stem) and entry.is_file(follow_symlinks=False):
+                out.append((stem, Path(entry.path), entry.stat(follow_symlinks=False).st_mtime))
+        return out
+
+    # ------------------------------------------------------------------ the user's side
+
+    def list(self) -> list[Snapshot]:
+        """Every snapshot, oldest first (a JPEG without a readable sidecar is listed with its time)."""
+        out = []
+        for sid, path, mtime in self._photos():
             try:
-                meta = json.loads((self.folder / f"{stem}.json").read_text(encoding="utf-8"))
+                meta = json.loads((self.folder / f"{sid}.json").read_text(encoding="utf-8"))
                 meta = meta if isinstance(meta, dict) else {}
             except (OSError, ValueError):
-                meta = {"time": entry.stat(follow_symlinks=False).st_mtime}
-            out.append(Snapshot(stem, Path(entry.path), meta))
+                meta = {"time": mtime}
+            out.append(Snapshot(sid, path, meta))
         return sorted(out, key=lambda s: (s.meta.get("time", 0), s.id))
 
     def get(self, sid: str) -> Snapshot | None:

@@ -15,16 +15,20 @@ import json
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the status command reads files only: no interpreter runtime to import
+    from edge.vision.pipeline import StageTimes
 
 STAGES = ("detect", "align", "embed", "match")
 
 
 @dataclass
 class Stats:
-    """Counts and stage times over a span: the daemon keeps one per stats interval (its stats line)
-    and one since start (merged from each interval; the status file and the metrics)."""
+    """Counts and stage times since the daemon started, updated on every frame. The stats line covers
+    one interval: the difference between now and a :meth:`mark` taken when the interval began."""
 
     frames: int = 0
     faces: int = 0
@@ -38,31 +42,44 @@ class Stats:
     announcements: dict[str, int] = field(default_factory=lambda: {"recognized": 0, "unknown": 0})
     since: float = field(default_factory=time.monotonic)
 
-    def add(self, rec, faces: int, carried: int = 0) -> None:  # noqa: ANN001 - a vision.pipeline.Recognizer
-        """One analysed frame, with the recognizer's times for it."""
-        t = rec.times
+    def add(self, times: StageTimes, faces: int, carried: int = 0) -> None:
+        """One analysed frame, with the recognizer's stage times for it."""
         self.frames += 1
         self.faces += faces
         self.carried += carried
-        self.detect_ms += t.detect
-        self.align_ms += t.align
-        self.embed_ms += t.embed
-        self.match_ms += t.match
-        self.mirrored += t.mirrored
+        self.detect_ms += times.detect
+        self.align_ms += times.align
+        self.embed_ms += times.embed
+        self.match_ms += times.match
+        self.mirrored += times.mirrored
 
-    def merge(self, other: Stats) -> None:
-        for f in fields(self):
-            if f.name == "announcements":
-                for kind, n in other.announcements.items():
-                    self.announcements[kind] = self.announcements.get(kind, 0) + n
-            elif f.name != "since":
-                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+    def add_gated(self) -> None:
+        """One frame the motion gate passed over."""
+        self.frames += 1
+        self.gated += 1
+
+    def announce(self, kind: str) -> None:
+        self.announcements[kind] = self.announcements.get(kind, 0) + 1
+
+    def mark(self) -> Stats:
+        """A copy of the counts as they are now, starting an interval."""
+        return replace(self, announcements=dict(self.announcements), since=time.monotonic())
+
+    def since_mark(self, mark: Stats) -> Stats:
+        """What happened between ``mark`` and now."""
+        diff = {f.name: getattr(self, f.name) - getattr(mark, f.name) for f in fields(self)
+                if f.name not in ("announcements", "since")}
+        kinds = {k: n - mark.announcements.get(k, 0) for k, n in self.announcements.items()}
+        return Stats(**diff, announcements=kinds, since=mark.since)
+
+    def fps(self) -> float:
+        """Frames per second seen (analysed or gated) since :attr:`since`."""
+        return self.frames / max(time.monotonic() - self.since, 1e-9)
 
     def line(self, dropped: int, people: int) -> str:
         """Frames per second seen (analysed or gated); stage times averaged over analysed frames."""
         n = max(self.frames - self.gated, 1)
-        fps = self.frames / max(time.monotonic() - self.since, 1e-9)
-        return (f"fps={fps:.1f} detect={self.detect_ms / n:.1f}ms align={self.align_ms / n:.1f}ms "
+        return (f"fps={self.fps():.1f} detect={self.detect_ms / n:.1f}ms align={self.align_ms / n:.1f}ms "
                 f"embed={self.embed_ms / n:.1f}ms match={self.match_ms / n:.2f}ms faces={self.faces} "
                 f"carried={self.carried} mirrored={self.mirrored} gated={self.gated} dropped={dropped} "
                 f"people={people}")

@@ -15,27 +15,37 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge.errors import ConfigError
 from edge.gallery_commands import _json, add_photos
 from edge.printable import printable
 from edge.snapshots import Snapshots
 
+if TYPE_CHECKING:
+    from edge.config import Config
 
-def _folders(args: argparse.Namespace, need_gallery: bool = False) -> tuple[Path, Path | None]:
-    """The snapshots folder (and the gallery, for ``enroll``): from the options, else config.yaml."""
-    snapshots, gallery = getattr(args, "snapshots", None), getattr(args, "gallery", None)
-    if snapshots is None or (need_gallery and gallery is None):
-        from edge.config import load_config, snapshots_folder
 
-        cfg = load_config(args.config)
-        snapshots = snapshots or snapshots_folder(cfg)
-        gallery = gallery or cfg.gallery.folder
-    return Path(snapshots), Path(gallery) if gallery else None
+def _config(args: argparse.Namespace) -> Config:
+    from edge.config import load_config
+
+    return load_config(args.config)
+
+
+def _snapshots(args: argparse.Namespace) -> Path:
+    """The snapshots folder: ``--snapshots``, else config.yaml's."""
+    from edge.config import snapshots_folder
+
+    return Path(args.snapshots) if args.snapshots else snapshots_folder(_config(args))
+
+
+def _gallery(args: argparse.Namespace) -> Path:
+    """The gallery folder: ``--gallery``, else config.yaml's."""
+    return Path(args.gallery) if args.gallery else Path(_config(args).gallery.folder)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    folder, _ = _folders(args)
+    folder = _snapshots(args)
     rows = [s.row() for s in Snapshots(folder).list()]
     if args.json:
         print(_json(rows))
@@ -51,8 +61,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    snapshots_dir, gallery = _folders(args, need_gallery=True)
-    assert gallery is not None
+    snapshots_dir, gallery = _snapshots(args), _gallery(args)
     snap = Snapshots(snapshots_dir).get(args.id)
     if snap is None:
         raise ConfigError(f"no snapshot {printable(args.id)!r} in {printable(snapshots_dir)} "
@@ -63,7 +72,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    folder, _ = _folders(args)
+    folder = _snapshots(args)
     snaps = Snapshots(folder)
     if args.all:
         ids = [s.id for s in snaps.list()]

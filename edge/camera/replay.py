@@ -24,10 +24,6 @@ from edge.vision.imageio import IMAGE_SUFFIXES, read_image
 log = logging.getLogger(__name__)
 
 
-DECODED_CACHE_BYTES = 32 * 2**20
-"""Decoded frames a looping replay keeps (about 36 frames of 640×480)."""
-
-
 class ReplayCamera:
     def __init__(self, path: str | Path, fps: float | None = 10.0, loop: bool = False, realtime: bool = True,
                  name: str | None = None, fallback_fps: float = 10.0) -> None:
@@ -44,8 +40,6 @@ class ReplayCamera:
         self._i = 0
         self._next_t = 0.0
         self._bad: set[Path] = set()
-        self._decoded: dict[Path, np.ndarray] = {}  # see DECODED_CACHE_BYTES
-        self._decoded_bytes = 0
 
     def open(self) -> None:
         if self.path.is_dir():
@@ -88,25 +82,12 @@ class ReplayCamera:
             path = self._frames[self._i]
             self._i += 1
             try:
-                return self._frame(path)
+                return read_image(path)
             except ImageError as exc:
                 if path not in self._bad:
                     self._bad.add(path)
                     log.warning("replay frame skipped: %s", printable(exc))
         raise CameraError(f"replay folder {self.path}: no frame can be read")
-
-    def _frame(self, path: Path) -> np.ndarray:
-        """The decoded frame, kept while the cache has room: a looped replay then costs no decoding,
-        as a real camera's frames cost none (a 640×480 PNG takes a few milliseconds to decode —
-        more than the motion gate's whole work on a frame)."""
-        frame = self._decoded.get(path)
-        if frame is None:
-            frame = read_image(path)
-            if self.loop and self._decoded_bytes + frame.nbytes <= DECODED_CACHE_BYTES:
-                frame.setflags(write=False)  # shared by every pass over the loop
-                self._decoded[path] = frame
-                self._decoded_bytes += frame.nbytes
-        return frame
 
     def close(self) -> None:
         if self._video is not None:

