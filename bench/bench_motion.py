@@ -55,7 +55,7 @@ camera: {{source: replay, path: {replay}, fps: 10, loop: true}}
 detector: {{model: full}}
 motion: {{gate: {str(gate).lower()}{extra}}}
 recognition: {{votes_needed: 3, votes_window: 5, cooldown_s: 0}}
-gallery: {{folder: {gallery}, watch: false}}
+gallery: {{folder: {gallery}}}
 logging: {{stats_interval_s: 3600}}
 events: {{log_stdout: true}}
 state_dir: {base / 'state'}

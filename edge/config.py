@@ -54,6 +54,7 @@ class MotionConfig:
     min_area: float = opt(0.002, 0.0, 1.0)
     pixel_threshold: int = opt(12, 1, 255)
     max_interval_s: float = opt(2.0, 0.1, 3600)
+    idle_interval_s: float = opt(30.0, 0.1, 3600)
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,7 @@ class Daemon:
         Path(cfg.gallery.folder).mkdir(parents=True, exist_ok=True)
         self.gallery = self._new_gallery(cfg)
         self.snapshots = self._new_snapshots(cfg)
-        self.watcher = GalleryWatcher(self.gallery, self._gallery_changed, cfg.gallery.poll_interval_s)
+        self.watcher = self._new_watcher(cfg)
         self.frames = LatestFrame(lossless=cfg.camera.source == "replay" and not cfg.camera.realtime)
         self.totals = Stats()  # counts since start (the status file, the metrics) …
         self.interval_start = self.totals.mark()  # … and where the current stats interval began
@@ -159,6 +159,10 @@ class Daemon:
         return Gallery(self.recognizer, g.folder, cfg.state_dir, policy, g.max_pixels,
                        worker_factory=lambda: self._new_recognizer(self.cfg),
                        max_bytes=int(g.max_file_mb * 2**20), cancel=self.stop_event)
+
+    def _new_watcher(self, cfg: Config) -> GalleryWatcher:
+        """``gallery.watch: false``: read at start and on SIGHUP only (no inotify, no polling)."""
+        return GalleryWatcher(self.gallery, self._gallery_changed, cfg.gallery.poll_interval_s, watch=cfg.gallery.watch)
 
     @staticmethod
     def _default_sinks(cfg: Config, people: list[str] | None = None) -> list[Sink]:
@@ -297,7 +301,7 @@ class Daemon:
         self.gallery.close()
         self.gallery = self._new_gallery(self.cfg)
         Path(self.cfg.gallery.folder).mkdir(parents=True, exist_ok=True)
-        self.watcher = GalleryWatcher(self.gallery, self._gallery_changed, self.cfg.gallery.poll_interval_s)
+        self.watcher = self._new_watcher(self.cfg)
         self.watcher.start(initial_sync=False)
         self.watcher.request_sync()  # on the watcher's thread: the loop keeps recognising meanwhile
 
@@ -357,6 +361,8 @@ class Daemon:
             self.totals.add_gated()
             return
         faces = rec.detect(frame, self.cfg.recognition.min_face_px)
+        if self.gate is not None:
+            self.gate.found(len(faces))
         carried = self.tracker.carried_over(faces, now)
         fresh = rec.identify_faces(frame, [f for f, c in zip(faces, carried, strict=True) if c is None], adaptive=True)
         # identify_faces returns the very Face objects it was given, minus any FaceMesh did not confirm

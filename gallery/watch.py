@@ -2,8 +2,12 @@
 
 Why this shape: the recognition loop must never wait for enrollment, so syncing runs on its own
 thread and publishes a finished, immutable matcher with one assignment (atomic in Python). inotify
-(through ``watchdog``) wakes the thread at once; a cheap directory snapshot every
-``poll_interval_s`` is the fallback for filesystems without inotify (network shares, some FUSE).
+(through ``watchdog``) wakes the thread at once, and a rescan every ``RESCAN_WITH_INOTIFY_S`` is only
+a safety net (an overflowed inotify queue); a cheap directory snapshot every ``poll_interval_s``
+is the fallback for filesystems without inotify (network shares, some FUSE). An idle daemon's
+threads sleep: a per-second rescan of a large gallery, or watchdog's own once-a-second wake-ups,
+would be a large share of what an empty doorway costs. With ``watch=False`` (``gallery.watch:
+false``) nothing watches: the gallery is read at start and on SIGHUP only.
 A change is only read once the folder's snapshot (sizes and mtimes) has stayed the same for
 ``stable_s``, so a photo still being copied in is not read half-written.
 """
@@ -23,6 +27,9 @@ from gallery.sync import Gallery, SyncInterrupted, SyncReport
 log = logging.getLogger(__name__)
 
 Snapshot = dict[str, tuple[int, int]]
+
+RESCAN_WITH_INOTIFY_S = 60.0
+"""Where inotify works, a full rescan this often anyway (events can be lost when its queue overflows)."""
 
 
 def snapshot(folder: Path) -> Snapshot:
@@ -49,24 +56,33 @@ class GalleryWatcher:
     """Background thread that keeps ``on_update`` supplied with an up-to-date matcher."""
 
     def __init__(self, gallery: Gallery, on_update: Callable[[Matcher, SyncReport], None],
-                 poll_interval_s: float = 1.0, stable_s: float = 0.5, use_inotify: bool = True) -> None:
+                 poll_interval_s: float = 1.0, stable_s: float = 0.5, use_inotify: bool = True,
+                 watch: bool = True) -> None:
         self.gallery = gallery
         self.on_update = on_update
-        self.poll_interval_s = poll_interval_s
         self.stable_s = stable_s
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gallery-watch", daemon=True)
-        self._observer = self._start_inotify() if use_inotify else None
+        self._observer = self._start_inotify(poll_interval_s) if watch and use_inotify else None
+        self.rescan_s = self._rescan_interval(watch, poll_interval_s)
         self._synced: Snapshot | None = None
         self.syncs = 0
 
-    def _start_inotify(self):
+    def _rescan_interval(self, watch: bool, poll_interval_s: float) -> float | None:
+        """How long the thread sleeps when nothing wakes it (``None``: until a sync is requested)."""
+        if not watch:
+            return None
+        if self._observer is not None:
+            return max(poll_interval_s, RESCAN_WITH_INOTIFY_S)
+        return poll_interval_s
+
+    def _start_inotify(self, poll_interval_s: float):
         try:
             from watchdog.events import FileSystemEventHandler
             from watchdog.observers import Observer
         except ImportError:
-            log.info("watchdog not installed: polling %s every %.1f s", self.gallery.folder, self.poll_interval_s)
+            log.info("watchdog not installed: polling %s every %.1f s", self.gallery.folder, poll_interval_s)
             return None
         wake = self._wake
 
@@ -74,12 +90,13 @@ class GalleryWatcher:
             def on_any_event(self, event) -> None:  # noqa: ANN001 - watchdog's signature
                 wake.set()
 
-        observer = Observer()
+        observer = Observer(timeout=RESCAN_WITH_INOTIFY_S)  # its threads' idle wake-up (events come at once)
         try:
             observer.schedule(Handler(), str(self.gallery.folder), recursive=True)
             observer.start()
         except OSError as exc:  # e.g. inotify watch limit reached, or an unsupported filesystem
-            log.warning("inotify unavailable for %s (%s): polling instead", self.gallery.folder, exc)
+            log.warning("inotify unavailable for %s (%s): polling every %.1f s instead", self.gallery.folder, exc,
+                        poll_interval_s)
             return None
         return observer
 
@@ -117,7 +134,7 @@ class GalleryWatcher:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(self.poll_interval_s)
+            self._wake.wait(self.rescan_s)
             self._wake.clear()
             if self._stop.is_set():
                 break

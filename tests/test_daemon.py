@@ -411,6 +411,31 @@ def test_sighup_applies_logging_events_gallery_and_device_name_live_and_names_th
     assert written[-1]["type"] == "stopping" and written[-1]["device"] == "porch"  # events + device_name
 
 
+def inotify_watches(pid: int) -> int:
+    """How many inotify instances the process holds open."""
+    return sum(os.readlink(fd) == "anon_inode:inotify" for fd in Path(f"/proc/{pid}/fd").iterdir())
+
+
+def test_gallery_watch_false_reads_the_gallery_at_start_and_on_sighup_only(running, scene, faces):
+    watched, _ = running  # the default, gallery.watch: true
+    assert inotify_watches(watched.pid) == 1
+    cfg = scene / "unwatched.yaml"
+    unwatched = config_text(scene, loop="true").replace("poll_interval_s: 0.5", "poll_interval_s: 0.5, watch: false")
+    cfg.write_text(unwatched)
+    proc = _start(cfg)
+    try:
+        _wait_for(proc, "running: camera replay:replay, 2 people enrolled")
+        assert inotify_watches(proc.pid) == 0  # nothing watches the folder (and nothing polls it)
+        (scene / "gallery" / "Grace Hopper").mkdir()
+        shutil.copy(faces.hopper, scene / "gallery" / "Grace Hopper")
+        proc.send_signal(signal.SIGHUP)
+        _wait_for(proc, "gallery changed: 3 people from 3 photos")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        proc.kill()
+
+
 def test_the_mirror_pass_runs_only_for_close_calls_and_changes_no_announcement(scene):
     """The model card's ``mirror_band``: a face far from the decision rule is decided on its crop
     alone; the announcements equal those of mirroring every face."""

@@ -10,17 +10,24 @@ from edge.vision.motion import MotionGate, MotionSettings
 from tests.test_daemon import ListSink, config_text, frame_of, write_replay
 
 
-def run_recording(base, extra: str = "") -> tuple[list[tuple[str, str | None]], list[tuple[int, int, bool]], Daemon]:
+def run_recording(base, extra: str = "", miss_first_face: bool = False,
+                  ) -> tuple[list[tuple[str, str | None]], list[tuple[int, int, bool]], Daemon]:
     """Run the daemon over ``base/replay`` (every frame, in order); return its announcements and,
-    for every frame that went to the detector, (frame index, faces found, anybody tracked then)."""
+    for every frame that went to the detector, (frame index, faces found, anybody tracked then).
+    ``miss_first_face``: detection misses the face on the first analysed frame that shows one, as
+    it would a blurred or turned face while the person moved."""
     text = config_text(base).replace("fps: 20,", "fps: 20, realtime: false,") + extra
     sink = ListSink()
     daemon = Daemon(parse_config(text), sinks=[sink])
     detected: list[tuple[int, int, bool]] = []
     detect = daemon.recognizer.detect
+    missed: list[int] = []
 
     def recording(frame, min_face_px=0.0):
         faces = detect(frame, min_face_px)
+        if faces and miss_first_face and not missed:
+            missed.append(daemon.processed)
+            faces = []
         detected.append((daemon.processed, len(faces), bool(daemon.tracker.tracks)))
         return faces
 
@@ -29,16 +36,33 @@ def run_recording(base, extra: str = "") -> tuple[list[tuple[str, str | None]], 
     return [(e.type, e.name) for e in sink.events if e.type in ("recognized", "unknown")], detected, daemon
 
 
-def test_an_empty_still_scene_is_analysed_only_every_max_interval():
-    gate = MotionGate(MotionSettings(max_interval_s=2.0))
-    empty = frame_of(None)
-    noisy = [np.clip(empty.astype(np.int16) + np.random.default_rng(i).integers(-4, 5, empty.shape), 0, 255)
-             .astype(np.uint8) for i in range(50)]  # sensor noise: ±4 grey levels on every pixel
-    analysed = [t for t, frame in zip(np.arange(50) * 0.1, noisy, strict=True)
-                if gate.should_analyse(frame, float(t), tracking=False)]
-    assert np.allclose(analysed, [0.0, 2.0, 4.0])  # 10 fps for 5 s: the first frame, then every 2 s
-    assert gate.skipped == 47
-    assert gate.should_analyse(noisy[0], 4.1, tracking=True)  # anybody tracked: every frame
+def noisy_frames(photo, n: int) -> list[np.ndarray]:
+    """``n`` frames of one scene with fresh sensor noise (±4 grey levels on every pixel) on each."""
+    still = frame_of(photo)
+    return [np.clip(still.astype(np.int16) + np.random.default_rng(i).integers(-4, 5, still.shape), 0, 255)
+            .astype(np.uint8) for i in range(n)]
+
+
+def analysed_times(gate: MotionGate, frames: list[np.ndarray], start: float, faces: int = 0) -> list[float]:
+    """Feed ``frames`` at 10 fps from ``start``; detection finds ``faces`` on each analysed one."""
+    analysed = []
+    for i, frame in enumerate(frames):
+        t = round(start + i * 0.1, 1)
+        if gate.should_analyse(frame, t, tracking=False):
+            gate.found(faces)
+            analysed.append(t)
+    return analysed
+
+
+def test_an_empty_still_scene_settles_to_one_detection_every_idle_interval(faces):
+    gate = MotionGate(MotionSettings(max_interval_s=2.0, idle_interval_s=30.0))
+    # 10 fps for 70 s: the first frame, every 2 s until three looks found nobody, then every 30 s
+    assert analysed_times(gate, noisy_frames(None, 700), 0.0) == [0.0, 2.0, 4.0, 34.0, 64.0]
+    assert gate.settled and gate.skipped == 695
+    # a change (somebody came and stays, but detection does not find them) unsettles it: every 2 s
+    # again until three looks found nobody, then every 30 s
+    assert analysed_times(gate, noisy_frames(faces.hopper, 400), 70.0, faces=0) == [70.0, 72.0, 74.0, 104.0]
+    assert gate.should_analyse(noisy_frames(faces.hopper, 1)[0], 110.1, tracking=True)  # anybody tracked: every frame
 
 
 def test_a_person_stepping_into_a_still_empty_scene_is_seen_on_their_first_frame(faces, tmp_path):
@@ -57,14 +81,29 @@ def test_a_person_stepping_into_a_still_empty_scene_is_seen_on_their_first_frame
     assert daemon.gate.skipped == 94 - len(detected_on) > 0
 
 
-def test_a_still_person_the_gate_did_not_notice_is_found_within_max_interval(faces, tmp_path):
+def test_a_still_person_whom_detection_missed_as_they_came_in_is_found_within_max_interval(faces, tmp_path):
+    """The gate opens as the person steps in, but detection misses them there; they stand still, so
+    the gate sees no further change — the next look, ``max_interval_s`` later, finds them."""
+    (tmp_path / "gallery" / "Barack Obama").mkdir(parents=True)
+    (tmp_path / "gallery" / "Barack Obama" / "1.jpg").write_bytes(faces.obama[0].read_bytes())
+    write_replay(tmp_path / "replay", [(None, 30), (faces.obama[1], 400)])
+    found, detected, _ = run_recording(tmp_path, "motion: {gate: true, max_interval_s: 0.1}\n", miss_first_face=True)
+    assert found == [("recognized", "Barack Obama")]
+    assert (30, 0, False) in detected  # the frame they appeared in went to detection, which missed them
+    missed, detected, _ = run_recording(tmp_path, "motion: {gate: true, max_interval_s: 3600}\n", miss_first_face=True)
+    assert missed == [] and detected == [(0, 0, False), (30, 0, False)]  # nothing looked again
+
+
+def test_a_still_person_the_gate_cannot_see_is_found_by_the_idle_check(faces, tmp_path):
     """``min_area: 0.9``: a person stepping in changes too little of the picture to open the gate (as
-    a scene change the gate cannot tell from noise would); detection at least every
-    ``max_interval_s`` finds them anyway — and without it they would stay unseen."""
+    a change the gate cannot tell from noise would); the slow check of a settled scene
+    (``idle_interval_s``) finds them anyway — and without it they would stay unseen."""
     (tmp_path / "gallery" / "Barack Obama").mkdir(parents=True)
     (tmp_path / "gallery" / "Barack Obama" / "1.jpg").write_bytes(faces.obama[0].read_bytes())
     write_replay(tmp_path / "replay", [(None, 5), (faces.obama[1], 400)])
-    found, _, _ = run_recording(tmp_path, "motion: {gate: true, min_area: 0.9, max_interval_s: 0.1}\n")
+    found, _, daemon = run_recording(
+        tmp_path, "motion: {gate: true, min_area: 0.9, max_interval_s: 0.1, idle_interval_s: 0.1}\n")
     assert found == [("recognized", "Barack Obama")]
-    missed, detected, _ = run_recording(tmp_path, "motion: {gate: true, min_area: 0.9, max_interval_s: 3600}\n")
+    missed, detected, _ = run_recording(
+        tmp_path, "motion: {gate: true, min_area: 0.9, max_interval_s: 3600, idle_interval_s: 3600}\n")
     assert missed == [] and detected == [(0, 0, False)]  # only the very first frame was analysed
