@@ -19,7 +19,7 @@ until it opens the gate.
 A scene that stays still after ``SETTLE_CHECKS`` analysed frames in a row found nobody is *settled*:
 detection then runs only every ``idle_interval_s`` until the gate sees change again. Re-detecting an
 unchanged, empty picture every couple of seconds all day finds nobody new (the detector sees the same
-pixels again) but was most of what the gate still cost; the slow check stays as a safety net for a
+pixels again) but was a large part of what the gate still cost; the slow check stays as a safety net for a
 change the gate cannot see (a person too small or too close in colour to the background to change
 ``min_area`` of the thumbnail). Frigate goes further and never detects without motion.
 """
