@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
+import pytest
 
 from edge.config import parse_config
 from edge.daemon import Daemon
@@ -36,11 +38,13 @@ def run_recording(base, extra: str = "", miss_first_face: bool = False,
     return [(e.type, e.name) for e in sink.events if e.type in ("recognized", "unknown")], detected, daemon
 
 
-def noisy_frames(photo, n: int) -> list[np.ndarray]:
-    """``n`` frames of one scene with fresh sensor noise (±4 grey levels on every pixel) on each."""
-    still = frame_of(photo)
-    return [np.clip(still.astype(np.int16) + np.random.default_rng(i).integers(-4, 5, still.shape), 0, 255)
-            .astype(np.uint8) for i in range(n)]
+def noisy_frames(photo, n: int, sigma: float | None = None, seed: int = 0) -> list[np.ndarray]:
+    """``n`` frames of one scene with fresh sensor noise on each: ±4 grey levels, or Gaussian noise
+    of standard deviation ``sigma`` (a dim room's camera)."""
+    still = frame_of(photo).astype(np.float32)
+    rngs = [np.random.default_rng(seed + i) for i in range(n)]
+    noise = [r.integers(-4, 5, still.shape) if sigma is None else r.normal(0, sigma, still.shape) for r in rngs]
+    return [np.clip(still + e, 0, 255).astype(np.uint8) for e in noise]
 
 
 def analysed_times(gate: MotionGate, frames: list[np.ndarray], start: float, faces: int = 0) -> list[float]:
@@ -65,6 +69,16 @@ def test_an_empty_still_scene_settles_to_one_detection_every_idle_interval(faces
     assert gate.should_analyse(noisy_frames(faces.hopper, 1)[0], 110.1, tracking=True)  # anybody tracked: every frame
 
 
+@pytest.mark.parametrize("sigma", [6, 10])
+def test_a_noisy_camera_keeps_the_gate_shut_yet_a_person_stepping_in_opens_it(faces, sigma):
+    """Sensor noise of σ grey levels on every pixel (a dim hallway): with the fixed threshold of 12 the
+    gate would open on nearly every frame; the threshold follows the noise instead."""
+    gate = MotionGate(MotionSettings(max_interval_s=2.0, idle_interval_s=30.0))
+    assert analysed_times(gate, noisy_frames(None, 100, sigma), 0.0) == [0.0, 2.0, 4.0]
+    assert gate.threshold > 12
+    assert analysed_times(gate, noisy_frames(faces.hopper, 3, sigma, seed=100), 10.0, faces=1)[0] == 10.0
+
+
 def test_a_person_stepping_into_a_still_empty_scene_is_seen_on_their_first_frame(faces, tmp_path):
     (tmp_path / "gallery" / "Barack Obama").mkdir(parents=True)
     (tmp_path / "gallery" / "Barack Obama" / "1.jpg").write_bytes(faces.obama[0].read_bytes())
@@ -79,6 +93,21 @@ def test_a_person_stepping_into_a_still_empty_scene_is_seen_on_their_first_frame
     # track lives on for track_timeout_s after its face has gone, and keeps the gate open meanwhile)
     assert [i for i, n, tracking in detected_on if not n and not tracking] == [0]
     assert daemon.gate.skipped == 94 - len(detected_on) > 0
+
+
+def test_a_dim_rooms_noise_is_gated_and_the_visitor_announced_from_their_first_frame(faces, tmp_path):
+    """The daemon on a replay from a noisy camera (σ 8 grey levels on every pixel of every frame)."""
+    (tmp_path / "gallery" / "Barack Obama").mkdir(parents=True)
+    (tmp_path / "gallery" / "Barack Obama" / "1.jpg").write_bytes(faces.obama[0].read_bytes())
+    (tmp_path / "replay").mkdir()
+    frames = noisy_frames(None, 30, 8) + noisy_frames(faces.obama[1], 12, 8, seed=30) + noisy_frames(None, 10, 8, 42)
+    for i, frame in enumerate(frames):
+        cv2.imwrite(str(tmp_path / "replay" / f"{i:05d}.png"), frame)
+    found, detected, daemon = run_recording(tmp_path, "motion: {gate: true, max_interval_s: 3600}\n")
+    assert found == [("recognized", "Barack Obama")]
+    assert [i for i, n, _ in detected if n][0] == 30  # the frame he appears in
+    assert [i for i, n, tracking in detected if i < 30] == [0]  # the noise alone opened the gate never
+    assert daemon.gate.threshold > 12
 
 
 def test_a_still_person_whom_detection_missed_as_they_came_in_is_found_within_max_interval(faces, tmp_path):

@@ -22,6 +22,12 @@ unchanged, empty picture every couple of seconds all day finds nobody new (the d
 pixels again) but was a large part of what the gate still cost; the slow check stays as a safety net for a
 change the gate cannot see (a person too small or too close in colour to the background to change
 ``min_area`` of the thumbnail). Frigate goes further and never detects without motion.
+
+A noisy camera (a dim hallway) must not hold the gate open: about once a second the threshold is
+re-derived from the picture's own noise — :data:`NOISE_MULTIPLE` times the median difference from the
+reference, which stays the noise's as long as less than half of the picture changed — and used when
+it is above ``pixel_threshold``, up to :data:`NOISE_CAP` times it (a change of the whole picture, such
+as the lights going on, then still opens the gate).
 """
 
 from __future__ import annotations
@@ -51,6 +57,17 @@ SETTLE_CHECKS = 3
 last of them moved, before the scene counts as settled (with ``max_interval_s`` 2: about 4 s)."""
 
 
+NOISE_MULTIPLE = 6.0
+"""× the median absolute difference: for sensor noise, four standard deviations of the difference
+between two thumbnails (a pixel opens the gate by noise alone about once in 16,000)."""
+
+NOISE_CAP = 3
+"""The noise-derived threshold grows to at most this many times ``pixel_threshold``."""
+
+NOISE_EVERY = 10
+"""Frames between two noise estimates (noise changes with the light, slowly)."""
+
+
 class MotionGate:
     """Decides per frame whether detection must run (:meth:`should_analyse`)."""
 
@@ -59,6 +76,8 @@ class MotionGate:
         self._reference: np.ndarray | None = None
         self._analysed_at = float("-inf")
         self._empty_checks = 0  # analysed frames in a row with nobody found since the last change
+        self._compared = 0
+        self.threshold = settings.pixel_threshold  # grey levels, raised above the camera's noise
         self.skipped = 0  # frames the gate let pass without detection
 
     @property
@@ -72,15 +91,25 @@ class MotionGate:
 
     def changed_fraction(self, thumb: np.ndarray) -> float:
         """Fraction of thumbnail pixels that differ from the last analysed frame's by more than
-        ``pixel_threshold`` (1.0 when there is nothing to compare with)."""
+        :attr:`threshold` (1.0 when there is nothing to compare with)."""
         if self._reference is None or self._reference.shape != thumb.shape:
             return 1.0
         # OpenCV end to end (absdiff, threshold, count): on a frame that arrives every 100 ms the
         # code runs cold, and each numpy call (a comparison array, then a count) costs more there
         # than in a tight loop; THRESH_BINARY keeps pixels *above* the threshold, as ``>`` would
         diff = cv2.absdiff(thumb, self._reference)
-        _, changed = cv2.threshold(diff, self.settings.pixel_threshold, 255, cv2.THRESH_BINARY)
+        if self._compared % NOISE_EVERY == 0:
+            self.threshold = self._noise_threshold(diff)
+        self._compared += 1
+        _, changed = cv2.threshold(diff, self.threshold, 255, cv2.THRESH_BINARY)
         return cv2.countNonZero(changed) / diff.size
+
+    def _noise_threshold(self, diff: np.ndarray) -> float:
+        """``pixel_threshold``, or above it the camera's noise level (see the module's docstring)."""
+        flat = diff.reshape(-1)
+        median = float(np.partition(flat, flat.size // 2)[flat.size // 2])
+        t = self.settings.pixel_threshold
+        return min(max(float(t), NOISE_MULTIPLE * median), float(NOISE_CAP * t))
 
     def should_analyse(self, frame_bgr: np.ndarray, now: float, tracking: bool) -> bool:
         """True when this frame must go to the detector; the frame then becomes the reference.
