@@ -164,3 +164,21 @@ def test_square_input_is_used_when_the_model_cannot_be_reshaped(monkeypatch, see
     img = read_image(seed_dir / "sample" / "friends.jpg")
     assert d.detect(img) and not d.fit_frame
     assert d.input_shape_for(*img.shape[:2]) == (192, 192)
+
+
+def test_the_swapped_colour_look_adds_no_false_face_on_small_views_of_dogs(groups_dir, detector, monkeypatch):
+    """Small photos with nothing found get extra looks (a border, then red and blue swapped); over
+    every 100-px view of dogs.jpg the swapped looks must not add a face to what the border finds."""
+    from converter.detection_eval import small_views
+    from edge.vision import preprocess
+    from edge.vision.card import AlignmentSpec
+    from edge.vision.imageio import read_image
+
+    pre = preprocess.FacePreprocessor(AlignmentSpec(), detector=detector)
+    views = small_views(read_image(groups_dir / "dogs.jpg"))
+    shipped = sum(len(pre.faces(v, tile=0)) for v in views)
+    looks = preprocess.border_retries
+    monkeypatch.setattr(preprocess, "border_retries", lambda image: (v for v in looks(image) if not v[2]))
+    border_only = sum(len(pre.faces(v, tile=0)) for v in views)
+    print(f"\n{len(views)} views of dogs.jpg: {shipped} faces with the swapped look, {border_only} without")
+    assert len(views) > 400 and shipped == border_only

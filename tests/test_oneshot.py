@@ -20,7 +20,7 @@ def test_oneshot_over_the_seeds_eval_folder_reports_every_n(seed_dir, tmp_path):
     assert r.returncode == 0, r.stderr[-1500:]
     report = json.loads(out.read_text())
     assert report["people"] == 5 and report["photos"] == 214
-    assert report["detect_failures"] <= 3  # a blank grey square and two half faces
+    assert report["detect_failures"] <= 2  # a blank grey square and a quarter face (one eye)
     assert [row["n_way"] for row in report["rows"]] == [2, 3]
     for row in report["rows"]:
         assert row["trials"] == 60
@@ -32,7 +32,7 @@ def test_oneshot_over_the_seeds_eval_folder_reports_every_n(seed_dir, tmp_path):
 
 
 # tight 100×100 face crops from the seed's eval/ that the detector missed until small photos got a
-# second look inside a border (the three still missed: a blank grey square and two half faces)
+# second look inside a border (the two still missed: a blank grey square and a quarter face)
 TIGHT_CROPS = ["Abhishek Bachan/22.jpg", "Alex Rodriguez/17.jpg", "Alyssa Milano/16.jpg", "Alyssa Milano/20.jpg",
                "Alyssa Milano/21.jpg", "Alyssa Milano/39.jpg", "Alyssa Milano/43.jpg"]
 
@@ -51,3 +51,36 @@ def test_the_seeds_tight_face_crops_are_found_in_their_own_coordinates(seed_dir,
     for row in rows:  # the box is in the 100×100 photo's coordinates: it covers most of the picture
         x, y, w, h = row["box"]
         assert -50 < x < 60 and -50 < y < 60 and 40 < w < 200, row
+
+
+def test_a_red_blue_swapped_face_cut_by_the_edge_is_found_and_cropped_as_the_photo_is(seed_dir, tmp_path):
+    """Nearly every photo of the seed's eval/ was saved with red and blue exchanged (blue skin).
+    Abhishek Bachan/12.jpg is also a face cut by the left edge: BlazeFace clears its threshold only
+    in natural colours, inside a border. `identify` finds it there, boxes it in the photo's own
+    coordinates, and crops the photo as it is (the swapped view helps the detector only)."""
+    import cv2
+    import numpy as np
+
+    from edge.vision.pipeline import Recognizer
+    from edge.vision.preprocess import border_retries
+
+    photo = seed_dir / "eval" / "Abhishek Bachan" / "12.jpg"
+    image = cv2.imread(str(photo))
+    pre = Recognizer().preprocessor
+    assert [v[2] for v in border_retries(image)] == [False, False, True, True]
+    found = pre.faces(image)
+    assert len(found) == 1
+    skin = found[0].crop[55:105, 40:110].reshape(-1, 3).astype(float).mean(0)  # RGB
+    assert skin[2] > skin[0]  # still blue: the crop comes from the photo as it is
+
+    gallery = tmp_path / "gallery" / "Alyssa Milano"
+    gallery.mkdir(parents=True)
+    shutil.copy(seed_dir / "eval" / "Alyssa Milano" / "1.jpg", gallery)
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "identify", "--json", "--gallery",
+                        str(tmp_path / "gallery"), str(photo)],
+                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    rows = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    assert r.returncode == 0 and len(rows) == 1 and rows[0]["box"] is not None, (r.stdout, r.stderr[-800:])
+    x, y, w, h = rows[0]["box"]
+    assert x < 0 < x + w < 50 and 0 <= y < 60 and 20 < w < 60  # at the left edge, reaching past it
+    assert np.isfinite([x, y, w, h]).all()

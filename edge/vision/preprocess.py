@@ -32,6 +32,13 @@ RETRY_BORDERS = (0.25, 0.5)
 """Border widths tried in turn, as fractions of the photo's long side (each one costs a detection)."""
 
 
+SWAPPED_VIEW_MIN_PRESENCE = 0.9
+"""FaceMesh presence a face found only in a red/blue-swapped view must reach (see :func:`border_retries`).
+Why stricter than :attr:`FacePreprocessor.min_presence`: on small crops of ``dogs.jpg`` the swapped
+views give BlazeFace a few more false faces, which FaceMesh rates near chance, while it is near
+certain of a real face (the figures: ``docs/results/bench_detector.json``)."""
+
+
 def padded_for_retry(image_bgr: np.ndarray, fraction: float) -> tuple[np.ndarray, int]:
     """The photo centred in a mid-grey border ``fraction`` of its long side wide, and that width."""
     pad = max(1, round(max(image_bgr.shape[:2]) * fraction))
@@ -45,12 +52,30 @@ def unpadded(face: Face, pad: int) -> Face:
     return Face((x - pad, y - pad, w, h), face.score, face.keypoints - np.float32(pad), secondary=True)
 
 
-def border_retries(image_bgr: np.ndarray) -> Iterator[tuple[np.ndarray, int]]:
-    """The bordered views of a small photo to look at in turn when nothing was found in it, each with
-    its border width (none for a photo larger than :data:`PAD_RETRY_MAX_SIDE`)."""
-    if max(image_bgr.shape[:2]) <= PAD_RETRY_MAX_SIDE:
+def border_retries(image_bgr: np.ndarray) -> Iterator[tuple[np.ndarray, int, bool]]:
+    """The views of a small photo to look at in turn when nothing was found in it, each with its
+    border width and whether its red and blue channels are swapped (none for a photo larger than
+    :data:`PAD_RETRY_MAX_SIDE`): the photo inside each border of :data:`RETRY_BORDERS`, then the
+    same with red and blue swapped.
+
+    Why the swapped views: a photo saved with red and blue exchanged (an RGB array written by
+    OpenCV, which expects BGR — nearly every photo of the seed's ``eval/`` is one) shows blue skin,
+    and BlazeFace's score for a face cut by the picture's edge then stays under its threshold; in
+    natural colours it clears it. Only the detector looks through the swapped view: the landmarks
+    and the crop are taken from the photo as it is, so its embedding is the same whichever view
+    found the face.
+    """
+    if max(image_bgr.shape[:2]) > PAD_RETRY_MAX_SIDE:
+        return
+    for swapped in (False, True):
         for fraction in RETRY_BORDERS:
-            yield padded_for_retry(image_bgr, fraction)
+            padded, pad = padded_for_retry(image_bgr, fraction)
+            yield (swap_red_blue(padded) if swapped else padded), pad, swapped
+
+
+def swap_red_blue(image: np.ndarray) -> np.ndarray:
+    """The image with its first and third channels exchanged (its own inverse)."""
+    return np.ascontiguousarray(image[..., ::-1])
 
 
 @dataclass(frozen=True)
@@ -101,15 +126,21 @@ class FacePreprocessor:
     def faces(self, image_bgr: np.ndarray, tile: int | None = None) -> list[AlignedFace]:
         """Detect and align every face in a photo, largest first; detections that FaceMesh does
         not confirm as a face are dropped (see :meth:`confirmed`). A small photo with no face found
-        gets a second look inside a border (:data:`PAD_RETRY_MAX_SIDE`); boxes and landmarks come
-        back in the photo's own coordinates, the crop is the same either way."""
+        gets a second look inside a border, then in swapped colours (:func:`border_retries`); boxes and
+        landmarks come back in the photo's own coordinates, the crop is the same either way."""
         found = self.confirmed(image_bgr, [self.align(image_bgr, f) for f in self.detect(image_bgr, tile)])
-        for padded, pad in border_retries(image_bgr):
+        for view, pad, swapped in border_retries(image_bgr):
             if found:
                 break
-            faces = [dataclasses.replace(f, secondary=True) for f in self.detect(padded, tile)]
-            found = [AlignedFace(unpadded(a.face, pad), a.crop, a.landmarks - pad, a.presence)
-                     for a in self.confirmed(padded, [self.align(padded, f) for f in faces])]
+            # landmarks, crop and FaceMesh's confirmation on the photo as it is (bordered the same way)
+            padded = swap_red_blue(view) if swapped else view
+            faces = [dataclasses.replace(f, secondary=True) for f in self.detect(view, tile)]
+            aligned = [self.align(padded, f) for f in faces]
+            # a face only the swapped view shows is the weakest evidence taken: FaceMesh must be
+            # sure of it in the photo's own colours (no grey second look)
+            kept = [a for a in aligned if a.presence >= SWAPPED_VIEW_MIN_PRESENCE] if swapped \
+                else self.confirmed(padded, aligned)
+            found = [AlignedFace(unpadded(a.face, pad), a.crop, a.landmarks - pad, a.presence) for a in kept]
         return found
 
     def confirmed(self, image_bgr: np.ndarray, aligned: list[AlignedFace]) -> list[AlignedFace]:
