@@ -116,6 +116,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     t = st["totals"]
     print(f"since start: {t['frames']} frames ({t['gated']} passed over by the motion gate), {t['faces']} faces, "
           + ", ".join(f"{v} {k}" for k, v in sorted(t["announcements"].items())))
+    print(motion_line(st.get("motion")))
     problems = st.get("gallery_problems", [])
     print(f"people enrolled: {st['people']}" + (f", {len(problems)} gallery problem(s):" if problems else ""))
     for p in problems[:10]:
@@ -127,6 +128,18 @@ def cmd_status(args: argparse.Namespace) -> int:
         who = e.get("name") or ", ".join(e.get("names", [])) or ""
         print(f"  {when} {e['type']} {printable(who)}" + (f" {e['score']:.3f}" if "score" in e else ""))
     return 0 if alive else 1
+
+
+def motion_line(motion: dict | None) -> str:
+    """The motion gate's state in words (``None``: the gate is off)."""
+    if motion is None:
+        return "motion gate: off (every frame goes to the detector)"
+    every = f"{motion['look_every_s']:g} s"
+    if motion["settled"]:
+        return (f"motion gate: scene settled, nobody in view — detection every {every} until something moves "
+                f"(change threshold {motion['threshold']:g} grey levels)")
+    return (f"motion gate: watching — detection on every change, and at least every {every} "
+            f"(change threshold {motion['threshold']:g} grey levels)")
 
 
 def cmd_camera_test(args: argparse.Namespace) -> int:

@@ -408,6 +408,7 @@ class Daemon:
                        "reconnects": self.camera.reconnects, "dropped": self.frames.dropped,
                        "captured": self.frames.captured},
             "totals": self.totals.as_totals(),
+            "motion": self.gate.state() if self.gate is not None else None,
             "people": len(self.recognizer.matcher),
             "gallery_problems": [{"where": w, "what": p} for w, p in sorted(self._reported_problems)][:50],
             "outputs": outputs,

@@ -64,6 +64,7 @@ metrics: {{textfile: {prom}}}
         assert any(e["type"] == "recognized" and e["name"] == "Barack Obama" for e in st["last_events"])
         human = se("status", "--config", str(cfg))
         assert human.returncode == 0 and 'Front "Door": running' in human.stdout and "recognized Barack" in human.stdout
+        assert st["motion"] is None and "motion gate: off" in human.stdout  # a replay: the gate is off by default
 
         first = samples(prom)
         device = ("device", 'Front "Door"')
@@ -82,6 +83,40 @@ metrics: {{textfile: {prom}}}
     after = se("status", "--config", str(cfg))
     assert after.returncode == 1 and ": stopped" in after.stdout
     assert samples(prom)[("siamese_edge_up", (("device", 'Front "Door"'),))] == 0
+
+
+def test_status_says_when_the_motion_gate_has_settled_on_an_empty_scene(tmp_path):
+    """A still, empty doorway: after a few looks that find nobody, the gate settles and detection
+    runs once every ``idle_interval_s``; `siamese-edge status` says so, and says when it watches again."""
+    (tmp_path / "gallery").mkdir()
+    write_replay(tmp_path / "replay", [(None, 20)])
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"""
+camera: {{source: replay, path: {tmp_path / 'replay'}, fps: 20, loop: true}}
+detector: {{model: full}}
+motion: {{gate: true, max_interval_s: 0.2, idle_interval_s: 45}}
+gallery: {{folder: {tmp_path / 'gallery'}}}
+state_dir: {tmp_path / 'state'}
+logging: {{stats_interval_s: 0.5}}
+""")
+    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(cfg)],
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        def motion() -> dict:
+            r = se("status", "--config", str(cfg), "--json")
+            return (json.loads(r.stdout).get("motion") or {}) if r.returncode == 0 else {}
+
+        wait_until(lambda: motion().get("settled"), timeout=60)
+        m = motion()
+        assert m["look_every_s"] == 45 and m["threshold"] >= 12 and m["skipped"] > 0
+        human = se("status", "--config", str(cfg))
+        assert human.returncode == 0
+        assert "motion gate: scene settled, nobody in view — detection every 45 s until something moves" in human.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
 
 
 def test_status_without_a_daemon_says_so(tmp_path):

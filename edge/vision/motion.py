@@ -124,6 +124,12 @@ class MotionGate:
         self._analysed_at = now
         return True
 
+    def state(self) -> dict:
+        """What ``siamese-edge status`` shows of the gate: whether the scene has settled, how often
+        detection then runs at the least, and the change threshold it has raised to the camera's noise."""
+        return {"settled": self.settled, "look_every_s": self._interval(), "threshold": round(self.threshold, 1),
+                "skipped": self.skipped}
+
     def _interval(self) -> float:
         s = self.settings
         return max(s.idle_interval_s, s.max_interval_s) if self.settled else s.max_interval_s
