@@ -127,8 +127,7 @@ class MotionGate:
     def state(self) -> dict:
         """What ``siamese-edge status`` shows of the gate: whether the scene has settled, how often
         detection then runs at the least, and the change threshold it has raised to the camera's noise."""
-        return {"settled": self.settled, "look_every_s": self._interval(), "threshold": round(self.threshold, 1),
-                "skipped": self.skipped}
+        return {"settled": self.settled, "look_every_s": self._interval(), "threshold": round(self.threshold, 1)}
 
     def _interval(self) -> float:
         s = self.settings
