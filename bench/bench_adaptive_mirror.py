@@ -32,6 +32,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from converter.crops import crop_images  # noqa: E402
+from converter.evaluate import pair_folds  # noqa: E402
 from converter.lfw import read_pairs  # noqa: E402
 from converter.metrics import best_threshold, ten_fold  # noqa: E402
 from converter.openset import choose_protocol, person_scores, score_rule, top2  # noqa: E402
@@ -62,7 +63,7 @@ def lfw_part(embedder: Embedder) -> dict:
     single, full = both_ways(embedder, crops, "LFW pairs")
     index = {p: i for i, p in enumerate(images)}
     ia, ib = np.array([index[p.a] for p in pairs]), np.array([index[p.b] for p in pairs])
-    same, folds = np.array([p.same for p in pairs]), np.array([p.fold for p in pairs])
+    same, folds = np.array([p.same for p in pairs]), pair_folds(pairs)
     s_full = np.einsum("ij,ij->i", full[ia], full[ib])
     s_single = np.einsum("ij,ij->i", single[ia], full[ib])
     t_card = card.decision.threshold

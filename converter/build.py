@@ -17,7 +17,7 @@ import numpy as np
 
 from converter.crops import crop_images
 from converter.embeddings import load_model, pair_scores
-from converter.evaluate import embed_pairs, verification_report
+from converter.evaluate import embed_pairs, pair_folds, verification_report
 from converter.lfw import identity_folders, pair_identities, read_pairs
 from converter.quantize import card_for, convert_int8, parity
 from edge.vision.card import Decision, ModelCard, load_card, save_card
@@ -74,7 +74,7 @@ def build_int8(keras_path: Path, out: Path, images: Path, n_calibration: int, pa
     fa, fb, da, db = embed_pairs(float_model, pairs)
     qa, qb, _, _ = embed_pairs(int8_model, pairs)
     same = np.array([p.same for p in pairs])
-    folds = np.array([p.fold for p in pairs])
+    folds = pair_folds(pairs)
     metrics = {"parity": parity(np.r_[fa, fb], np.r_[qa, qb])}
     for scoring in ("cosine", "head"):
         f = verification_report(pair_scores(fa, fb, card, scoring), same, folds)

@@ -31,6 +31,14 @@ def embed_pairs(model: LoadedModel, pairs: list[Pair], detector: str = "auto"):
     return emb[ia], emb[ib], detected[ia], detected[ib]
 
 
+def pair_folds(pairs: list[Pair]) -> np.ndarray:
+    """Each pair's fold for the 10-fold protocol: the file's own (View 2, ``pairs.txt``), or for a
+    View 1 file (one fold: ``pairsDevTest.txt``) ten interleaved folds, so a threshold is always
+    chosen on pairs other than those it is measured on."""
+    folds = np.array([p.fold for p in pairs])
+    return folds if len(np.unique(folds)) > 1 else np.arange(len(pairs)) % 10
+
+
 def verification_report(scores: np.ndarray, same: np.ndarray, folds: np.ndarray) -> dict:
     r = ten_fold(scores, same, folds)
     r["auc"] = auc(scores, same)
@@ -45,9 +53,7 @@ def evaluate_lfw(model_path: str | Path, images: str | Path, pairs_file: str | P
     pairs = read_pairs(pairs_file, images)
     a, b, da, db = embed_pairs(model, pairs, detector)
     same = np.array([p.same for p in pairs])
-    folds = np.array([p.fold for p in pairs])
-    if len(np.unique(folds)) == 1:  # View 1 (one fold): split in 10 interleaved folds for the threshold
-        folds = np.arange(len(pairs)) % 10
+    folds = pair_folds(pairs)
     scoring = scoring or model.card.decision.scoring
     scores = pair_scores(a, b, model.card, scoring)
     report = verification_report(scores, same, folds)

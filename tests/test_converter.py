@@ -182,3 +182,31 @@ def test_cached_crops_are_invalidated_by_any_change_to_the_preprocessing_code(tm
     with open(copy / "alignment.py", "a") as f:
         f.write("\n# a change\n")
     assert crops.preprocessing_fingerprint() != before
+
+
+def test_convert_int8_reports_parity_on_a_one_fold_pairs_file(shared_lfw, tmp_path):
+    """`siamese-edge convert int8 --parity-pairs pairsDevTest.txt` (LFW View 1: one fold, no 10-fold
+    split of its own) used to end in a traceback; the pairs are split in ten interleaved folds, as
+    `evaluate lfw` splits them."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import LFW, REPO
+
+    lines = (LFW / "pairsDevTest.txt").read_text().splitlines()
+    n = int(lines[0])
+    (tmp_path / "pairs.txt").write_text("\n".join(["10", *lines[1:11], *lines[1 + n:11 + n]]) + "\n")
+    inp = keras.Input((100, 100, 3))
+    x = PixelScaling((127.5,) * 3, 1 / 128)(inp)
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(16, 3, strides=4, activation="relu")(x))
+    build_siamese(keras.Model(inp, keras.layers.Dense(16, name="embedding")(x), name="tiny")).save(
+        tmp_path / "tiny.keras")
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "convert", "int8", "--model", str(tmp_path / "tiny.keras"),
+                        "--out", str(tmp_path / "tiny.tflite"), "--images", str(shared_lfw), "--calibration", "16",
+                        "--parity-pairs", str(tmp_path / "pairs.txt")], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=600)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    card = json.loads((tmp_path / "tiny.json").read_text())
+    assert card["metrics"]["lfw_cosine"]["int8"] > 0 and card["metrics"]["parity"]["cosine_mean"] > 0.9
