@@ -22,6 +22,19 @@ def se(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
 
 
+def start_daemon(cfg) -> subprocess.Popen:
+    """The real `siamese-edge run` on ``cfg``, in its own process."""
+    return subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(cfg)],
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def status_json(cfg) -> dict:
+    """`siamese-edge status --json` as a dict ({} while there is no status yet)."""
+    r = se("status", "--config", str(cfg), "--json")
+    return json.loads(r.stdout) if r.returncode == 0 else {}
+
+
 def samples(path) -> dict[tuple[str, tuple], float]:
     out = {}
     for family in text_string_to_metric_families(path.read_text()):
@@ -47,16 +60,10 @@ state_dir: {tmp_path / 'state'}
 logging: {{stats_interval_s: 0.5}}
 metrics: {{textfile: {prom}}}
 """)
-    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(cfg)],
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = start_daemon(cfg)
     try:
-        def status() -> dict:
-            r = se("status", "--config", str(cfg), "--json")
-            return json.loads(r.stdout) if r.returncode == 0 else {}
-
-        wait_until(lambda: status().get("totals", {}).get("announcements", {}).get("recognized"), timeout=60)
-        st = status()
+        wait_until(lambda: status_json(cfg).get("totals", {}).get("announcements", {}).get("recognized"), timeout=60)
+        st = status_json(cfg)
         assert st["alive"] and st["device"] == 'Front "Door"' and st["people"] == 1
         assert st["totals"]["frames"] > 0 and st["camera"]["connected"] and st["camera"]["fps"] > 0
         assert "fps=" in st["stats"]
@@ -99,16 +106,10 @@ gallery: {{folder: {tmp_path / 'gallery'}}}
 state_dir: {tmp_path / 'state'}
 logging: {{stats_interval_s: 0.5}}
 """)
-    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(cfg)],
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = start_daemon(cfg)
     try:
-        def status() -> dict:
-            r = se("status", "--config", str(cfg), "--json")
-            return json.loads(r.stdout) if r.returncode == 0 else {}
-
-        wait_until(lambda: (status().get("motion") or {}).get("settled"), timeout=60)
-        st = status()
+        wait_until(lambda: (status_json(cfg).get("motion") or {}).get("settled"), timeout=60)
+        st = status_json(cfg)
         assert st["motion"]["look_every_s"] == 45 and st["motion"]["threshold"] >= 12 and st["totals"]["gated"] > 0
         human = se("status", "--config", str(cfg))
         assert human.returncode == 0
