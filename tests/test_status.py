@@ -94,7 +94,7 @@ metrics: {{textfile: {prom}}}
 
 def test_status_says_when_the_motion_gate_has_settled_on_an_empty_scene(tmp_path):
     """A still, empty doorway: after a few looks that find nobody, the gate settles and detection
-    runs once every ``idle_interval_s``; `siamese-edge status` says so, and says when it watches again."""
+    runs once every ``idle_interval_s``; `siamese-edge status` says so."""
     (tmp_path / "gallery").mkdir()
     write_replay(tmp_path / "replay", [(None, 20)])
     cfg = tmp_path / "config.yaml"

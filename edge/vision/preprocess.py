@@ -53,10 +53,10 @@ def unpadded(face: Face, pad: int) -> Face:
 
 
 def border_retries(image_bgr: np.ndarray) -> Iterator[tuple[np.ndarray, int, bool]]:
-    """The views of a small photo to look at in turn when nothing was found in it, each with its
-    border width and whether its red and blue channels are swapped (none for a photo larger than
-    :data:`PAD_RETRY_MAX_SIDE`): the photo inside each border of :data:`RETRY_BORDERS`, then the
-    same with red and blue swapped.
+    """The looks to take in turn at a small photo in which nothing was found, each as the photo
+    inside a border, that border's width, and whether the detector is to see it with red and blue
+    swapped (none for a photo larger than :data:`PAD_RETRY_MAX_SIDE`): each border of
+    :data:`RETRY_BORDERS` as the photo is, then each again swapped.
 
     Why the swapped views: a photo saved with red and blue exchanged (an RGB array written by
     OpenCV, which expects BGR — nearly every photo of the seed's ``eval/`` is one) shows blue skin,
@@ -69,8 +69,7 @@ def border_retries(image_bgr: np.ndarray) -> Iterator[tuple[np.ndarray, int, boo
         return
     for swapped in (False, True):
         for fraction in RETRY_BORDERS:
-            padded, pad = padded_for_retry(image_bgr, fraction)
-            yield (swap_red_blue(padded) if swapped else padded), pad, swapped
+            yield *padded_for_retry(image_bgr, fraction), swapped
 
 
 def swap_red_blue(image: np.ndarray) -> np.ndarray:
@@ -129,17 +128,17 @@ class FacePreprocessor:
         gets a second look inside a border, then in swapped colours (:func:`border_retries`); boxes and
         landmarks come back in the photo's own coordinates, the crop is the same either way."""
         found = self.confirmed(image_bgr, [self.align(image_bgr, f) for f in self.detect(image_bgr, tile)])
-        for view, pad, swapped in border_retries(image_bgr):
+        for padded, pad, swapped in border_retries(image_bgr):
             if found:
                 break
-            # landmarks, crop and FaceMesh's confirmation on the photo as it is (bordered the same way)
-            padded = swap_red_blue(view) if swapped else view
-            faces = [dataclasses.replace(f, secondary=True) for f in self.detect(view, tile)]
-            aligned = [self.align(padded, f) for f in faces]
-            # a face only the swapped view shows is the weakest evidence taken: FaceMesh must be
-            # sure of it in the photo's own colours (no grey second look)
-            kept = [a for a in aligned if a.presence >= SWAPPED_VIEW_MIN_PRESENCE] if swapped \
-                else self.confirmed(padded, aligned)
+            # only the detector sees the swapped view; landmarks, crop and FaceMesh's confirmation
+            # are taken from the photo as it is
+            faces = self.detect(swap_red_blue(padded) if swapped else padded, tile)
+            aligned = [self.align(padded, dataclasses.replace(f, secondary=True)) for f in faces]
+            if swapped:  # the weakest evidence taken: FaceMesh must be sure, in the photo's own colours
+                kept = [a for a in aligned if a.presence >= SWAPPED_VIEW_MIN_PRESENCE]
+            else:
+                kept = self.confirmed(padded, aligned)
             found = [AlignedFace(unpadded(a.face, pad), a.crop, a.landmarks - pad, a.presence) for a in kept]
         return found
 
