@@ -412,8 +412,18 @@ def test_sighup_applies_logging_events_gallery_and_device_name_live_and_names_th
 
 
 def inotify_watches(pid: int) -> int:
-    """How many inotify instances the process holds open."""
-    return sum(os.readlink(fd) == "anon_inode:inotify" for fd in Path(f"/proc/{pid}/fd").iterdir())
+    """How many inotify instances the process holds open.
+
+    The daemon opens and closes files all the time (status file, replay frames), so a descriptor
+    listed a moment ago may be gone by the time it is read: such a one is not an inotify instance.
+    """
+    count = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            count += os.readlink(fd) == "anon_inode:inotify"
+        except FileNotFoundError:
+            continue
+    return count
 
 
 def test_gallery_watch_false_reads_the_gallery_at_start_and_on_sighup_only(running, scene, faces):
