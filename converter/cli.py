@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from edge.printable import printable
 from edge.vision.assets import REPO_ROOT
 
 SHARED_LFW = REPO_ROOT.parent / "shared" / "datasets" / "lfw"
@@ -103,6 +104,8 @@ def cmd_evaluate_oneshot(args: argparse.Namespace) -> int:
     print(f"{report['folder']}: {report['people']} people, {report['photos']} photos, "
           f"{report['detect_failures']} without a face; {report['rows'][0]['trials']} trials per N, "
           f"model {report['model']}")
+    for photo, why in report["why_failed"].items():
+        print(f"  {printable(photo)}: {why}")
     print(" N   closed set (rank-1)   shipped open-set rule")
     for r in report["rows"]:
         print(f"{r['n_way']:2d}   {100 * r['closed_set_rank1']:5.1f} % ± {100 * r['closed_set_std']:4.1f}"

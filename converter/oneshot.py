@@ -21,6 +21,7 @@ from tqdm import tqdm
 from edge.errors import ImageError
 from edge.vision.imageio import IMAGE_SUFFIXES, read_photo
 from edge.vision.pipeline import Recognizer
+from edge.vision.preprocess import no_face_reason
 
 BLOCKS = 10  # the spread is reported as the std of accuracy over this many equal blocks of trials
 
@@ -29,12 +30,13 @@ BLOCKS = 10  # the spread is reported as the std of accuracy over this many equa
 class Embedded:
     people: list[str]  # people with at least two usable photos (one to enrol, another to probe)
     photos: list[np.ndarray]  # per person: (photos, D) embeddings
-    failed: list[str]  # photos in which no face was found (or that could not be read)
+    failed: dict[str, str]  # photo → why no face came from it (none found, blank, unreadable)
     total: int
 
 
 def embed_folder(rec: Recognizer, folder: Path, progress: bool = True) -> Embedded:
-    people, photos, failed, total = [], [], [], 0
+    people, photos, total = [], [], 0
+    failed: dict[str, str] = {}
     dirs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
     files = [(d.name, f) for d in dirs for f in sorted(d.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
     by_person: dict[str, list[np.ndarray]] = {}
@@ -42,12 +44,12 @@ def embed_folder(rec: Recognizer, folder: Path, progress: bool = True) -> Embedd
         total += 1
         try:
             image, _ = read_photo(f)
-        except ImageError:
-            failed.append(str(f))
+        except ImageError as exc:
+            failed[str(f)] = str(exc).removeprefix(f"{f}: ")
             continue
         found = rec.identify(image, photo=True)
         if not found:
-            failed.append(str(f))
+            failed[str(f)] = no_face_reason(image)
             continue
         by_person.setdefault(person, []).append(found[0].embedding)  # the largest face
     for person, embs in sorted(by_person.items()):
@@ -98,7 +100,8 @@ def evaluate_oneshot(folder: str | Path, model: str | None = None, trials: int =
     report = {"folder": str(folder), "model": rec.embedder.path.name, "seed": seed,
               "decision": {"scoring": rec.decision.scoring, "threshold": rec.decision.threshold,
                            "margin": rec.decision.margin},
-              "photos": data.total, "detect_failures": len(data.failed), "failed": data.failed,
+              "photos": data.total, "detect_failures": len(data.failed), "failed": list(data.failed),
+              "why_failed": data.failed,
               "people": len(data.people), "rows": rows}
     if plot:
         from converter.plots import oneshot_plot

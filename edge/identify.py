@@ -14,14 +14,17 @@ from edge.errors import ImageError
 from edge.printable import printable
 from edge.vision.imageio import read_photo
 from edge.vision.pipeline import Identified, Recognizer
+from edge.vision.preprocess import no_face_reason
 
 log = logging.getLogger(__name__)
 
 
-def face_record(image: str, r: Identified | None) -> dict:
-    """One line of ``--json`` output (the contract other checks rely on)."""
+def face_record(image: str, r: Identified | None, no_face: str = "") -> dict:
+    """One line of ``--json`` output (the contract other checks rely on); ``no_face``: why an image
+    with no face has none (its ``reason``)."""
     if r is None:
-        return {"image": image, "box": None, "det_score": None, "name": None, "score": None, "runner_up": None}
+        return {"image": image, "box": None, "det_score": None, "name": None, "score": None, "runner_up": None,
+                "reason": no_face}
     m = r.match
     return {
         "image": image,
@@ -52,11 +55,13 @@ def run_identify(recognizer: Recognizer, images: list[str], out_dir: str | None,
             print(f"note: {printable(name)}: {note}", file=sys.stderr)
         results = recognizer.identify(image, photo=True)
         if as_json:
-            for r in results or [None]:
+            if not results:
+                print(json.dumps(face_record(name, None, no_face_reason(image)), ensure_ascii=False))
+            for r in results:
                 print(json.dumps(face_record(name, r), ensure_ascii=False))
         else:
             if not results:
-                print(f"{name}: no face found")
+                print(f"{name}: {no_face_reason(image)}")
             for r in results:
                 m = r.match
                 who = m.name or f"unknown (closest: {m.best})"

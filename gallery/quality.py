@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge.vision.preprocess import AlignedFace
+from edge.vision.preprocess import AlignedFace, no_face_reason
 
 
 @dataclass(frozen=True)
@@ -29,10 +29,12 @@ def sharpness(crop: np.ndarray) -> float:
     return float(cv2.Laplacian(centre, cv2.CV_64F).var())
 
 
-def choose_face(faces: list[AlignedFace], policy: QualityPolicy) -> tuple[AlignedFace | None, str, str]:
-    """Pick the face to enroll: returns ``(face or None, rejection reason, warning)``."""
+def choose_face(image_bgr: np.ndarray, faces: list[AlignedFace], policy: QualityPolicy
+                ) -> tuple[AlignedFace | None, str, str]:
+    """Pick the face of ``image_bgr`` to enroll among those found in it: returns ``(face or None,
+    rejection reason, warning)``."""
     if not faces:
-        return None, "no face found", ""
+        return None, no_face_reason(image_bgr), ""
     warning = ""
     if len(faces) > 1:
         if policy.multiple_faces != "largest":

@@ -166,7 +166,7 @@ class Gallery:
         worker = self._embedding_recognizer()
         # enrollment photos are portraits: no tiling (it only adds candidates for the "several faces" gate)
         faces = worker.preprocessor.faces(image, tile=0)
-        face, reason, warning = choose_face(faces, self.policy)
+        face, reason, warning = choose_face(image, faces, self.policy)
         warning = "; ".join(w for w in (note, warning) if w)
         if face is None:
             return Result("rejected", reason, warning, None)

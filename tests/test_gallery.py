@@ -3,6 +3,7 @@ a cache that survives anything, and live updates."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -344,3 +345,22 @@ def test_status_lists_every_entry_it_passes_over_with_the_reason(tmp_path):
     assert reason("face.jpg~") == "an editor's backup file)"
     assert reason("notes.py") == "not a photo (a program file))"
     assert not any(".DS_Store" in line for line in lines)  # hidden entries are not a user's photos
+
+
+def test_a_blank_picture_is_rejected_as_blank_and_a_faceless_photo_as_having_no_face(faces, tmp_path):
+    """`gallery status` tells a person which of their files is blank (one flat colour: a failed
+    export, a covered lens) rather than only that no face was found; a real photo without a face
+    (a cat) keeps the plain reason."""
+    g = tmp_path / "gallery" / "Ann"
+    g.mkdir(parents=True)
+    cv2.imwrite(str(g / "blank.png"), np.full((100, 100, 3), (219, 219, 220), np.uint8))
+    noisy_black = np.random.default_rng(0).integers(0, 3, (480, 640, 3)).astype(np.uint8)  # lens cap, sensor noise
+    cv2.imwrite(str(g / "dark.jpg"), noisy_black)
+    shutil.copy(faces.no_face, g / "cat.png")
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "gallery", "status", "--json", "--gallery",
+                        str(tmp_path / "gallery"), "--state", str(tmp_path / "state")], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert r.returncode == 0, r.stderr
+    reasons = {Path(f["path"]).name: (f["state"], f["reason"]) for f in json.loads(r.stdout)}
+    blank = ("rejected", "no face found: the picture is blank (one flat colour)")
+    assert reasons == {"blank.png": blank, "dark.jpg": blank, "cat.png": ("rejected", "no face found")}

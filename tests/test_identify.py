@@ -3,6 +3,8 @@
 import json
 import shutil
 
+import cv2
+import numpy as np
 import pytest
 
 from edge.cli import main
@@ -89,6 +91,7 @@ def test_image_without_faces_prints_one_null_box(faces, gallery, capsys):
     assert main(["identify", "--gallery", str(gallery), "--json", str(faces.no_face)]) == 0
     (row,) = _lines(capsys.readouterr().out)
     assert KEYS <= set(row) and row["box"] is None and row["name"] is None
+    assert row["reason"] == "no face found"
 
 
 def test_missing_model_names_the_fix(faces, gallery, tmp_path, capsys):
@@ -97,11 +100,14 @@ def test_missing_model_names_the_fix(faces, gallery, tmp_path, capsys):
     assert "nope.tflite" in capsys.readouterr().err
 
 
-def test_human_readable_output(faces, gallery, capsys):
-    assert main(["identify", "--gallery", str(gallery), str(faces.obama[1]), str(faces.no_face)]) == 0
+def test_human_readable_output(faces, gallery, capsys, tmp_path):
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((120, 160, 3), 30, np.uint8))
+    assert main(["identify", "--gallery", str(gallery), str(faces.obama[1]), str(faces.no_face), str(blank)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"{faces.obama[1]}: Barack Obama  score 0.9") and " at x=" in out[0]
     assert out[1] == f"{faces.no_face}: no face found"
+    assert out[2] == f"{blank}: no face found: the picture is blank (one flat colour)"
 
 
 def test_annotation_labels_keep_latin_names_readable():

@@ -39,6 +39,26 @@ views give BlazeFace a few more false faces, which FaceMesh rates near chance, w
 certain of a real face (the figures: ``docs/results/bench_detector.json``)."""
 
 
+BLANK_MAX_STD = 2.0
+"""Grey-level standard deviation under which a picture counts as one flat colour (JPEG noise on a
+flat area stays well below it; any photographed scene is far above)."""
+
+NO_FACE = "no face found"
+
+
+def no_face_reason(image_bgr: np.ndarray) -> str:
+    """What to tell a person when no face was found in their picture.
+
+    Why a second reason: a picture that is one flat colour (a failed export, a covered lens, one of
+    the seed's ``eval/`` files) holds nothing that could be a face, and "the picture is blank" tells
+    them what to fix where "no face found" sends them looking at the face.
+    """
+    grey = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY) if image_bgr.ndim == 3 else image_bgr
+    if float(cv2.meanStdDev(grey)[1][0, 0]) < BLANK_MAX_STD:
+        return f"{NO_FACE}: the picture is blank (one flat colour)"
+    return NO_FACE
+
+
 def padded_for_retry(image_bgr: np.ndarray, fraction: float) -> tuple[np.ndarray, int]:
     """The photo centred in a mid-grey border ``fraction`` of its long side wide, and that width."""
     pad = max(1, round(max(image_bgr.shape[:2]) * fraction))
