@@ -37,55 +37,91 @@ def level(factory, pin: int) -> bool:
     return bool(factory.pin(pin).state)
 
 
-def test_pulse_turns_the_pin_on_for_its_seconds(mock_factory):
-    sink = GpioSink([GpioRule("Alice", 17, "pulse", 0.3)], pin_factory=mock_factory)
+class HandClock:
+    """The sink's clock, moved only by the test: a pin's state then depends on this time alone,
+    never on how late a busy machine runs the sink's thread."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return HandClock()
+
+
+def test_pulse_turns_the_pin_on_for_its_seconds(mock_factory, clock):
+    sink = GpioSink([GpioRule("Alice", 17, "pulse", 0.3)], pin_factory=mock_factory, clock=clock)
     try:
         assert not level(mock_factory, 17)
         sink.handle(recognized("Bob"))
         assert not level(mock_factory, 17)  # another person: nothing
         sink.handle(recognized("Alice"))
         assert level(mock_factory, 17)
-        time.sleep(0.15)
+        clock.now += 0.15
         sink.handle(recognized("Alice"))  # does not stretch a pulse
-        lasted = wait_until(lambda: not level(mock_factory, 17)) + 0.15
-        assert 0.25 <= lasted <= 0.5
+        clock.now += 0.14
+        time.sleep(0.05)  # the sink's thread looks several times: 0.29 s in, the pin stays on
+        assert level(mock_factory, 17)
+        clock.now += 0.02  # 0.31 s after the first event: over, though the second was 0.16 s ago
+        wait_until(lambda: not level(mock_factory, 17))
     finally:
         sink.close()
 
 
-def test_hold_stays_on_while_events_keep_coming(mock_factory):
-    sink = GpioSink([GpioRule("any_known", 18, "hold", 0.3)], pin_factory=mock_factory)
+def test_hold_stays_on_while_events_keep_coming(mock_factory, clock):
+    sink = GpioSink([GpioRule("any_known", 18, "hold", 0.3)], pin_factory=mock_factory, clock=clock)
     try:
         for _ in range(4):
             sink.handle(recognized("Carol"))
-            time.sleep(0.2)
-            assert level(mock_factory, 18)  # each event re-arms the hold
-        wait_until(lambda: not level(mock_factory, 18), timeout=1.0)
+            clock.now += 0.25
+            time.sleep(0.03)
+            assert level(mock_factory, 18)  # each event re-arms the hold: 1 s on in all
+        clock.now += 0.06  # 0.31 s after the last event
+        wait_until(lambda: not level(mock_factory, 18))
     finally:
         sink.close()
 
 
-def test_active_low_pin_idles_high_and_pulses_low(mock_factory):
-    sink = GpioSink([GpioRule("unknown", 22, "pulse", 0.2, active_high=False)], pin_factory=mock_factory)
+def test_active_low_pin_idles_high_and_pulses_low(mock_factory, clock):
+    sink = GpioSink([GpioRule("unknown", 22, "pulse", 0.2, active_high=False)], pin_factory=mock_factory,
+                    clock=clock)
     try:
         assert level(mock_factory, 22)  # off = high for an active-low relay
         sink.handle(Event("unknown", "test", score=0.5))
         assert not level(mock_factory, 22)
+        clock.now += 0.21
         wait_until(lambda: level(mock_factory, 22))
     finally:
         sink.close()
     assert level(mock_factory, 22)  # released in its off state
 
 
-def test_two_rules_on_one_pin_are_ored(mock_factory):
+def test_two_rules_on_one_pin_are_ored(mock_factory, clock):
     sink = GpioSink([GpioRule("Alice", 5, "pulse", 0.2), GpioRule("unknown", 5, "pulse", 0.6)],
-                    pin_factory=mock_factory)
+                    pin_factory=mock_factory, clock=clock)
     try:
         sink.handle(recognized("Alice"))
         sink.handle(Event("unknown", "test"))
-        time.sleep(0.35)
+        clock.now += 0.35
+        time.sleep(0.05)
         assert level(mock_factory, 5)  # Alice's pulse is over, the unknown one is not
+        clock.now += 0.3
         wait_until(lambda: not level(mock_factory, 5))
+    finally:
+        sink.close()
+
+
+def test_the_pulse_ends_on_the_real_clock_too(mock_factory):
+    """Without a clock handed in, the sink times pulses on the system's monotonic clock."""
+    sink = GpioSink([GpioRule("Alice", 6, "pulse", 0.2)], pin_factory=mock_factory)
+    try:
+        sink.handle(recognized("Alice"))
+        assert level(mock_factory, 6)
+        wait_until(lambda: not level(mock_factory, 6), timeout=10)
     finally:
         sink.close()
 
