@@ -53,7 +53,7 @@ def no_face_reason(image_bgr: np.ndarray) -> str:
     the seed's ``eval/`` files) holds nothing that could be a face, and "the picture is blank" tells
     them what to fix where "no face found" sends them looking at the face.
     """
-    grey = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY) if image_bgr.ndim == 3 else image_bgr
+    grey = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
     if float(cv2.meanStdDev(grey)[1][0, 0]) < BLANK_MAX_STD:
         return f"{NO_FACE}: the picture is blank (one flat colour)"
     return NO_FACE
