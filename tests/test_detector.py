@@ -76,11 +76,12 @@ def test_false_positives_on_dogs_are_reported_and_removed_by_facemesh(groups_dir
 
 
 def test_full_range_input_takes_the_frame_aspect():
-    """640×480 runs at 192×160 (not the 192×192 square), portrait frames at 160×192, square stays."""
+    """640×480 runs at 192×144 (not the 192×192 square, no bars), portrait frames at 144×192, 16:9 at
+    112×192 (108 rounded up to a multiple of 16), square stays."""
     d = FaceDetector("full")
-    assert d.input_shape_for(480, 640) == (160, 192)
-    assert d.input_shape_for(640, 480) == (192, 160)
-    assert d.input_shape_for(720, 1280) == (128, 192)
+    assert d.input_shape_for(480, 640) == (144, 192)
+    assert d.input_shape_for(640, 480) == (192, 144)
+    assert d.input_shape_for(720, 1280) == (112, 192)
     assert d.input_shape_for(250, 250) == (192, 192)
     assert FaceDetector("full", fit_frame=False).input_shape_for(480, 640) == (192, 192)
     assert FaceDetector("short").input_shape_for(480, 640) == (128, 128)  # several anchor grids: stays square
@@ -102,7 +103,7 @@ def test_reshaped_model_runs_with_the_new_input():
     outputs = net.run(np.zeros((1, 160, 192, 3), np.float32))
     assert net.input_shape == (1, 160, 192, 3)
     assert sorted(o.shape for o in outputs) == [(1, 1920, 1), (1, 1920, 16)]
-    with pytest.raises(ValueError, match="multiples of 32"):
+    with pytest.raises(ValueError, match="multiples of 16"):
         reshaped_model(path, 150, 192)
 
 
@@ -127,6 +128,106 @@ def test_reshaped_model_changes_only_the_input_shape_and_resize_sizes():
     assert sizes == [[10, 12], [20, 24], [40, 48]]
     changed = sum(a != b for a, b in zip(before, after, strict=True))
     assert len(before) == len(after) and 0 < changed <= 4 * 8  # eight int32s at most
+
+
+def _sliced_with_the_official_builder(path, height: int, width: int) -> bytes:
+    """The oracle: the same edit as :func:`reshaped_model` made with the flatbuffers object API and the
+    generated TFLite schema (what the device cannot afford to import): each upsampling ×2 of what
+    reaches it, then a SLICE to the skip's size where that is smaller."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(path.read_bytes(), 0))
+    graph = model.subgraphs[0]
+    graph.tensors[graph.inputs[0]].shape = np.array([1, height, width, 3], np.int32)
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.SLICE
+    model.operatorCodes.append(code)
+    operators = []
+    for op in graph.operators:
+        operators.append(op)
+        if model.operatorCodes[op.opcodeIndex].builtinCode != schema.BuiltinOperator.RESIZE_BILINEAR:
+            continue
+        size = model.buffers[graph.tensors[op.inputs[1]].buffer]
+        need = size.data.view(np.int32) * [height, width] // 192
+        full = 2 * ((need + 1) // 2)
+        size.data = full.astype(np.int32).view(np.uint8)
+        if (full == need).all():
+            continue
+        channels = int(graph.tensors[op.outputs[0]].shape[3])
+        graph.tensors[op.outputs[0]].shape = np.array([1, *need, channels], np.int32)
+        wide = schema.TensorT()
+        wide.shape = np.array([1, *full, channels], np.int32)
+        graph.tensors.append(wide)
+        inputs = [len(graph.tensors) - 1]
+        for values in ([0, 0, 0, 0], [1, *need, channels]):
+            buffer = schema.BufferT()
+            buffer.data = np.array(values, np.int32).view(np.uint8)
+            model.buffers.append(buffer)
+            const = schema.TensorT()
+            const.shape, const.type = np.array([4], np.int32), schema.TensorType.INT32
+            const.buffer = len(model.buffers) - 1
+            graph.tensors.append(const)
+            inputs.append(len(graph.tensors) - 1)
+        cut = schema.OperatorT()
+        cut.opcodeIndex, cut.inputs, cut.outputs = len(model.operatorCodes) - 1, np.array(inputs, np.int32), op.outputs
+        cut.builtinOptionsType, cut.builtinOptions = schema.BuiltinOptions.SliceOptions, schema.SliceOptionsT()
+        op.outputs = np.array(inputs[:1], np.int32)
+        operators.append(cut)
+    graph.operators = operators
+    builder = flatbuffers.Builder(1 << 20)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+@pytest.mark.parametrize("height, width", [(144, 192), (192, 144), (112, 192)])
+def test_an_input_of_16_times_odd_cuts_the_first_upsampling_to_its_skip(height, width):
+    """192×144 (a 4:3 frame, no bars): the bottleneck has 5 rows (144/32 = 4.5, rounded up by the
+    stride) where the skip it is upsampled onto has 9. Read back with the official generated schema:
+    the first upsampling keeps its ×2 (10 rows) and a SLICE after it keeps 9; the others stay exact
+    (18, 36); every tensor, buffer and operator of the file is still there. And the graph computes,
+    bit for bit, what the same edit made with the official flatbuffers builder computes."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    from edge.vision.assets import asset_path
+    from edge.vision.model_reshape import reshaped_model
+    from edge.vision.runtime import TFLiteModel
+
+    path = asset_path(SPECS["full"].file)
+    content = reshaped_model(path, height, width)
+    before, after = schema.Model.GetRootAs(path.read_bytes(), 0), schema.Model.GetRootAs(bytearray(content), 0)
+    graph = after.Subgraphs(0)
+    assert graph.Tensors(graph.Inputs(0)).ShapeAsNumpy().tolist() == [1, height, width, 3]
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    ops = [names[after.OperatorCodes(graph.Operators(i).OpcodeIndex()).BuiltinCode()]
+           for i in range(graph.OperatorsLength())]
+    resizes = [i for i, name in enumerate(ops) if name == "RESIZE_BILINEAR"]
+    assert ops[resizes[0] + 1] == "SLICE" and ops.count("SLICE") == 1
+    assert [o for o in ops if o != "SLICE"] == [
+        names[before.OperatorCodes(before.Subgraphs(0).Operators(i).OpcodeIndex()).BuiltinCode()]
+        for i in range(before.Subgraphs(0).OperatorsLength())]
+    assert graph.TensorsLength() == before.Subgraphs(0).TensorsLength() + 3
+    assert after.BuffersLength() == before.BuffersLength() + 2
+    cut = graph.Operators(resizes[0] + 1)
+    assert graph.Tensors(cut.Inputs(2)).ShapeAsNumpy().tolist() == [4]
+
+    x = np.random.default_rng(0).uniform(-1, 1, (1, height, width, 3)).astype(np.float32)
+    ours = TFLiteModel(path, content=content).run(x)
+    official = TFLiteModel(path, content=_sliced_with_the_official_builder(path, height, width)).run(x)
+    assert [o.shape for o in ours] == [o.shape for o in official]
+    assert {o.shape[1] for o in ours} == {height * width // 16}  # one anchor per 4×4 cell
+    for a, b in zip(ours, official, strict=True):
+        assert np.array_equal(a, b)
+    # LiteRT's own kernels (what runs when XNNPACK cannot start) accept the graph and agree
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    plain = Interpreter(model_content=content,
+                        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    plain.allocate_tensors()
+    plain.set_tensor(plain.get_input_details()[0]["index"], x)
+    plain.invoke()
+    for detail, a in zip(plain.get_output_details(), ours, strict=True):
+        assert np.allclose(plain.get_tensor(detail["index"]), a, atol=1e-3)
 
 
 def test_fitted_input_finds_the_faces_the_square_finds(seed_dir):

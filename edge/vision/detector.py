@@ -3,7 +3,7 @@
 Two models (both fetched at install, see :mod:`edge.vision.assets`): ``short`` (128×128, faces near the
 camera) and ``full`` (192×192 sparse, faces down to ~20 px in a 640 px frame). Frames of any size
 and aspect are letterboxed into the input and results are mapped back to frame pixels. The full
-range model's input takes the frame's aspect (192×160 for 4:3, see :mod:`edge.vision.model_reshape`), so
+range model's input takes the frame's aspect (192×144 for 4:3, see :mod:`edge.vision.model_reshape`), so
 no work is spent on letterbox bars.
 
 Box convention everywhere in this project: ``(x, y, w, h)`` in frame pixels, float.
@@ -51,8 +51,10 @@ SPECS = {
     "full": DetectorSpec("face_detection_full_range_sparse.tflite", 192, (4,), 1, fits_frame=True),
 }
 
-INPUT_GRANULE = 32
-"""A re-shaped input's sides are multiples of this: the network's total stride (192 → 6 → ×2 ×2 ×2)."""
+INPUT_GRANULE = 16
+"""A re-shaped input's sides are multiples of this. The network's total stride is 32 (192 → 6 → ×2 ×2
+×2); a side of 16 × odd (144 for a 4:3 frame) has its first upsampling cut to the skip's size
+(:mod:`edge.vision.model_reshape`), so a 4:3 frame needs no bars at all."""
 
 MAX_INPUT_SHAPES = 3
 """Interpreters kept per detector, one per input shape (a camera needs one; photos of mixed aspect a few)."""
@@ -143,7 +145,7 @@ class FaceDetector:
     faces that fill the frame: 5 of ~700 LFW images; short range misses none of them).
 
     ``fit_frame`` (full range only): run the network on an input shaped like the frame (sides
-    multiples of 32, 192 on the long side) rather than the 192×192 square, so letterbox bars cost
+    multiples of :data:`INPUT_GRANULE`, 192 on the long side) rather than the 192×192 square, so letterbox bars cost
     nothing. Same weights and the same pixels per face; off, every frame goes through the square.
     """
 
@@ -307,8 +309,12 @@ class FaceDetector:
         src = image_bgr
         while src.shape[1] >= 2 * nw and src.shape[0] >= 2 * nh:
             src = cv2.resize(src, (src.shape[1] // 2, src.shape[0] // 2), interpolation=cv2.INTER_AREA)
-        canvas = np.zeros((height, width, 3), np.uint8)
-        canvas[pad_y:pad_y + nh, pad_x:pad_x + nw] = cv2.resize(src, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        resized = cv2.resize(src, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        if (nh, nw) == (height, width):  # the input fits the frame (4:3 at 192×144): no bars to draw
+            canvas = resized
+        else:
+            canvas = np.zeros((height, width, 3), np.uint8)
+            canvas[pad_y:pad_y + nh, pad_x:pad_x + nw] = resized
         rgb = cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB).astype(np.float32)
         rgb *= np.float32(1 / 127.5)
         rgb -= np.float32(1.0)
