@@ -1,5 +1,6 @@
 """Detector quality on the shared data: recall on labelled group photos (full range with its input
-fitted to each photo's aspect, the default, and with the square input), LFW face-found rate over
+fitted to each photo's aspect, the default, and with the square input), on 640×480 mosaics of LFW
+faces (the 4:3 input at 192×144 against 192×160), LFW face-found rate over
 every image, and false positives on a photo of dogs (detector alone and after FaceMesh confirmation).
 
     .venv/bin/python bench/bench_detector.py
@@ -13,7 +14,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from converter.detection_eval import false_positives, labelled_recall, lfw_found_rate, small_views  # noqa: E402
+from converter.detection_eval import (  # noqa: E402
+    camera_frames,
+    false_positives,
+    frames_recall,
+    labelled_recall,
+    lfw_found_rate,
+    small_views,
+)
 from edge.vision.card import AlignmentSpec  # noqa: E402
 from edge.vision.detector import FaceDetector  # noqa: E402
 from edge.vision.imageio import read_image  # noqa: E402
@@ -32,6 +40,11 @@ def main() -> None:
         for fit in (True, False):
             name = "input fitted to the photo" if fit else "square input"
             out[f"{xml} recall (full, {name})"] = labelled_recall(FaceDetector("full", fit_frame=fit), groups / xml)
+    # 4:3 camera frames: the input fitted to the frame (192×144, a SLICE after the first upsampling)
+    # against the inputs that need none (192×160: the frame letterboxed onto 16 more rows)
+    frames = camera_frames(SHARED / "datasets/lfw/lfw-deepfunneled")
+    for granule, name in ((16, "192×144, fitted"), (32, "192×160, bars")):
+        out[f"640×480 LFW mosaics recall ({name})"] = frames_recall(FaceDetector("full", granule=granule), frames)
     auto = FaceDetector("auto")
     r = lfw_found_rate(auto, SHARED / "datasets/lfw/lfw-deepfunneled")
     out["LFW face found (auto)"] = {k: r[k] for k in ("found_rate", "images")} | {"missed": r["missed"][:10]}
