@@ -251,14 +251,18 @@ def test_fitted_input_finds_the_faces_the_square_finds(seed_dir):
     assert totals[0] >= totals[1] > 0
 
 
-def test_square_input_is_used_when_the_model_cannot_be_reshaped(monkeypatch, seed_dir):
-    """A model file the re-shaper does not understand still detects, through the square input."""
+@pytest.mark.parametrize("failure", ["cannot be re-shaped", "re-shaped graph does not load"])
+def test_square_input_is_used_when_the_model_cannot_be_reshaped(monkeypatch, seed_dir, failure):
+    """A model file the re-shaper does not understand, or an interpreter that refuses the re-shaped
+    graph (an older runtime, say), still detects, through the square input."""
     import edge.vision.detector as det
     from edge.vision.imageio import read_image
     from edge.vision.model_reshape import ReshapeUnavailable
 
     def unavailable(*_args, **_kwargs):
-        raise ReshapeUnavailable("a resize layer has a computed (not constant) size")
+        if failure == "cannot be re-shaped":
+            raise ReshapeUnavailable("a resize layer has a computed (not constant) size")
+        return b"TFL3 but not a model an interpreter loads"
 
     monkeypatch.setattr(det, "reshaped_model", unavailable)
     d = FaceDetector("full")

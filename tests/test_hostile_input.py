@@ -681,3 +681,16 @@ def test_5_snapshots_are_bounded_by_count(faces, tmp_path):
     assert proc.returncode == 0 and len(snaps) == 2, (snaps, err[-800:])
     assert len(list((tmp_path / "snapshots").glob("*.json"))) == 2  # each sidecar goes with its photo
     assert out.count('"snapshot"') >= 4
+
+
+def test_a_runtime_module_without_an_interpreter_is_named_not_a_traceback(tmp_path):
+    """A backend module that imports but has no ``Interpreter`` (TensorFlow 2.21's ``tf.lite`` lost
+    it; a broken install) gets the one-line message naming it, not an AttributeError traceback."""
+    (tmp_path / "fakelite").mkdir()
+    (tmp_path / "fakelite" / "__init__.py").write_text("")
+    env = se_env(SIAMESE_EDGE_TFLITE_BACKEND="fakelite", PYTHONPATH=f"{REPO}{os.pathsep}{tmp_path}")
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "identify", "--gallery", str(REPO / "demo/gallery"),
+                        "--state", str(tmp_path / "state"), str(REPO / "demo/probes/obama2.jpg")],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "no TFLite interpreter found (tried fakelite: module 'fakelite' has no attribute 'Interpreter')" in r.stderr

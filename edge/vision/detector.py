@@ -202,15 +202,18 @@ class FaceDetector:
         if found is not None:
             self._inputs.move_to_end(key)
             return found
-        content = None
-        if key != (self.spec.input_size,) * 2:
-            try:
-                content = reshaped_model(self.model_path, *key)
-            except ReshapeUnavailable as exc:
-                log.info("detector input stays %d×%d square: %s", self.spec.input_size, self.spec.input_size, exc)
-                self.fit_frame = False
-                return self._input(height, width)
-        return self._load(key, content)
+        if key == (self.spec.input_size,) * 2:
+            return self._load(key, None)
+        square = f"{self.spec.input_size}×{self.spec.input_size}"
+        try:
+            return self._load(key, reshaped_model(self.model_path, *key))
+        except ReshapeUnavailable as exc:
+            log.info("detector input stays %s square: %s", square, exc)
+        except ModelFileError as exc:  # an interpreter that refuses the edited graph: the file itself may be fine
+            log.warning("detector input stays %s square: the %d×%d re-shaped model does not load (%s)",
+                        square, *key, exc)
+        self.fit_frame = False
+        return self._input(height, width)
 
     def _load(self, key: tuple[int, int], content: bytes | None) -> _Input:
         net = TFLiteModel(self.model_path, num_threads=self.num_threads, content=content)

@@ -34,7 +34,7 @@ def interpreter_class() -> tuple[type, str]:
         try:
             module = __import__(name, fromlist=["Interpreter"])
             return module.Interpreter, name
-        except ImportError as exc:  # try the next backend
+        except (ImportError, AttributeError) as exc:  # next backend (TensorFlow 2.21 has no tf.lite.Interpreter)
             errors.append(f"{name}: {exc}")
             if not forced:
                 log.debug("TFLite backend %s unavailable: %s", name, exc)
