@@ -9,9 +9,9 @@ shape, so a 4:3 frame runs at 192×144 with the same weights, the same pixels pe
 
 Sides that are multiples of 32 halve evenly down to the bottleneck and only need the numbers changed.
 A side of 144 does not: the bottleneck has 5 rows (144/32 = 4.5, rounded up by the stride) and the
-skip it is upsampled onto has 9. There the upsampling keeps its exact ×2 (10 rows, sampled where the
-network was trained to sample) and a ``SLICE`` cuts the 9 rows the skip has, which is what the
-network computes on any input whose bars were added at the bottom — without the bars.
+skip it is upsampled onto has 9. There the upsampling keeps its exact ×2 (10 rows, each sampled
+where the trained network samples: row ``i`` over the skip's row ``i``) and a ``SLICE`` keeps the
+first 9, the rows over the skip's 9; the tenth would lie half a row past the skip's last row.
 
 Nothing is written to disk: the third-party file stays byte-identical (its sha256 is checked when it
 is loaded) and the re-shaped model exists only as bytes handed to the interpreter. Numbers are
