@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +42,8 @@ def labelled_recall(detector: FaceDetector, xml: str | Path, min_iou: float = 0.
                          min_iou)
 
 
-def frames_recall(detector: FaceDetector, frames, min_iou: float = 0.4) -> dict:
+def frames_recall(detector: FaceDetector, frames: Iterable[tuple[np.ndarray, list, list]],
+                  min_iou: float = 0.4) -> dict:
     """:func:`labelled_recall` over ``(image, boxes, ignored boxes)`` triples."""
     found = total = unmatched = 0
     for image, boxes, ignore in frames:

@@ -257,8 +257,7 @@ def _reshape(data: bytearray, height: int, width: int, name: str) -> bytes:
     cuts = []
     for i, op_pos in enumerate(graph.targets(_GRAPH_OPERATORS)):
         op = _Table(data, op_pos)
-        code = model.table(_MODEL_OPCODES, op.scalar(_OP_OPCODE, "I"))
-        if max(code.scalar(_CODE_DEPRECATED, "b"), code.scalar(_CODE_BUILTIN, "i")) not in RESIZE_OPS:
+        if _builtin_code(model.table(_MODEL_OPCODES, op.scalar(_OP_OPCODE, "I"))) not in RESIZE_OPS:
             continue
         source, size = (_Table(data, tensors[t]) for t in op.ints(_OP_INPUTS)[:2])
         output = op.ints(_OP_OUTPUTS)[0]
@@ -285,7 +284,11 @@ def _reshape(data: bytearray, height: int, width: int, name: str) -> bytes:
 
 
 def _with_slices(data: bytearray, model: _Table, graph: _Table, cuts: list[_Cut], name: str) -> bytes:
-    """The file with a SLICE after each upsampling in ``cuts`` (their outputs re-pointed in place)."""
+    """The file with a SLICE after each upsampling in ``cuts`` (their outputs re-pointed in place).
+
+    Cut ``n`` adds tensors ``T+3n`` (the upsampling's full output), ``T+3n+1`` and ``T+3n+2`` (the
+    slice's begin and size, in buffers ``B+2n`` and ``B+2n+1``), ``T`` and ``B`` being the file's
+    own counts: new objects go at the ends of their vectors, so every old index stays valid."""
     for table, kind in ((model, "model"), (graph, "subgraph")):
         if any(table.field(s) for s in range(_KNOWN_SLOTS[kind], table.slots)):
             raise ReshapeUnavailable(f"{name}: {kind} table has fields newer than this re-shaper knows")
@@ -294,28 +297,12 @@ def _with_slices(data: bytearray, model: _Table, graph: _Table, cuts: list[_Cut]
         raise ReshapeUnavailable(f"{name}: model keeps buffers outside the flatbuffer")
     tensors, operators, codes = (graph.targets(_GRAPH_TENSORS), graph.targets(_GRAPH_OPERATORS),
                                  model.targets(_MODEL_OPCODES))
-    code_of = [max(_Table(data, c).scalar(_CODE_DEPRECATED, "b"), _Table(data, c).scalar(_CODE_BUILTIN, "i"))
-               for c in codes]
+    code_of = [_builtin_code(_Table(data, c)) for c in codes]
     slice_code = code_of.index(SLICE_OP) if SLICE_OP in code_of else len(codes)
+    first_tensor, first_buffer = len(tensors), len(buffers)
+    slice_after = {cut.op_index: n for n, cut in enumerate(cuts)}
 
     front = _Front()
-    new_tensors: list[_New] = []
-    new_buffers: list[_New] = []
-    new_ops: dict[int, _New] = {}
-    plans = []
-    for n, cut in enumerate(cuts):
-        wide, begin, size = len(tensors) + 3 * n, len(tensors) + 3 * n + 1, len(tensors) + 3 * n + 2
-        resize = _Table(data, operators[cut.op_index])
-        struct.pack_into("<i", data, resize.vector(_OP_OUTPUTS)[0], wide)  # the resize now writes `wide`
-        # the slice's output is declared at its real size: LiteRT's own SLICE kernel (no XNNPACK)
-        # checks constant slices against it
-        output_shape = _Table(data, tensors[cut.output]).vector(_TENSOR_SHAPE)[0]
-        struct.pack_into("<4i", data, output_shape, 1, cut.height, cut.width, cut.channels)
-        new_tensors += [_New(f"tensor{wide}"), _New(f"tensor{begin}"), _New(f"tensor{size}")]
-        new_buffers += [_New(f"buffer{n}a"), _New(f"buffer{n}b")]
-        new_ops[cut.op_index] = _New(f"slice{n}")
-        plans.append((n, cut, wide, begin, size))
-
     fields = {s: _reference_or_scalar(model, s, "model") for s in range(model.slots) if model.field(s)}
     fields |= {_MODEL_OPCODES: _New("codes"), _MODEL_SUBGRAPHS: _New("graphs"), _MODEL_BUFFERS: _New("buffers")}
     front.table("model", fields)
@@ -323,20 +310,27 @@ def _with_slices(data: bytearray, model: _Table, graph: _Table, cuts: list[_Cut]
     fields = {s: _reference_or_scalar(graph, s, "subgraph") for s in range(graph.slots) if graph.field(s)}
     fields |= {_GRAPH_TENSORS: _New("tensors"), _GRAPH_OPERATORS: _New("operators")}
     front.table("graph", fields)
-    front.refs("tensors", [_Old(t) for t in tensors] + new_tensors)
+    front.refs("tensors", [_Old(t) for t in tensors]
+               + [_New(f"tensor{first_tensor + i}") for i in range(3 * len(cuts))])
     ops: list[_Old | _New] = []
     for i, op in enumerate(operators):
         ops.append(_Old(op))
-        if i in new_ops:
-            ops.append(new_ops[i])
+        if i in slice_after:
+            ops.append(_New(f"slice{slice_after[i]}"))
     front.refs("operators", ops)
     front.refs("codes", [_Old(c) for c in codes] + ([_New("slice code")] if slice_code == len(codes) else []))
-    front.refs("buffers", [_Old(b) for b in buffers] + new_buffers)
+    front.refs("buffers", [_Old(b) for b in buffers]
+               + [_New(f"buffer{first_buffer + i}") for i in range(2 * len(cuts))])
     if slice_code == len(codes):
         front.table("slice code", {_CODE_DEPRECATED: struct.pack("<b", SLICE_OP),
                                    _CODE_BUILTIN: struct.pack("<i", SLICE_OP)})
-    for n, cut, wide, begin, size in plans:
+    for n, cut in enumerate(cuts):
+        wide, begin, size = (first_tensor + 3 * n + k for k in range(3))
+        struct.pack_into("<i", data, _Table(data, operators[cut.op_index]).vector(_OP_OUTPUTS)[0], wide)
+        # the slice's output is declared at its real size: LiteRT's own SLICE kernel (no XNNPACK)
+        # checks constant slices against it
         output = _Table(data, tensors[cut.output])
+        struct.pack_into("<4i", data, output.vector(_TENSOR_SHAPE)[0], 1, cut.height, cut.width, cut.channels)
         front.table(f"slice{n}", {_OP_OPCODE: struct.pack("<I", slice_code), _OP_INPUTS: _New(f"ins{n}"),
                                   _OP_OUTPUTS: _New(f"outs{n}"), _OP_OPTIONS_TYPE: struct.pack("<B", SLICE_OPTIONS),
                                   _OP_OPTIONS: _New(f"options{n}")})
@@ -349,15 +343,23 @@ def _with_slices(data: bytearray, model: _Table, graph: _Table, cuts: list[_Cut]
                                       _TENSOR_NAME: _New(f"name{wide}")})
         front.ints(f"shape{wide}", [1, cut.full_height, cut.full_width, cut.channels])
         front.string(f"name{wide}", f"reshape/upsampled_{n}")
-        for index, tag, values in ((begin, "a", [0, 0, 0, 0]), (size, "b", [1, cut.height, cut.width, cut.channels])):
-            front.table(f"tensor{index}", {_TENSOR_SHAPE: _New(f"shape{index}"), _TENSOR_TYPE: struct.pack("<b", INT32),
-                                           _TENSOR_BUFFER: struct.pack("<I", len(buffers) + 2 * n + (tag == "b")),
+        for k, (index, role, values) in enumerate(((begin, "begin", [0, 0, 0, 0]),
+                                                   (size, "size", [1, cut.height, cut.width, cut.channels]))):
+            buffer = first_buffer + 2 * n + k
+            front.table(f"tensor{index}", {_TENSOR_SHAPE: _New(f"shape{index}"),
+                                           _TENSOR_TYPE: struct.pack("<b", INT32),
+                                           _TENSOR_BUFFER: struct.pack("<I", buffer),
                                            _TENSOR_NAME: _New(f"name{index}")})
             front.ints(f"shape{index}", [4])
-            front.string(f"name{index}", f"reshape/slice_{n}_{'begin' if tag == 'a' else 'size'}")
-            front.table(f"buffer{n}{tag}", {_BUFFER_DATA: _New(f"data{n}{tag}")})
-            front.data(f"data{n}{tag}", struct.pack("<4i", *values))
+            front.string(f"name{index}", f"reshape/slice_{n}_{role}")
+            front.table(f"buffer{buffer}", {_BUFFER_DATA: _New(f"data{buffer}")})
+            front.data(f"data{buffer}", struct.pack("<4i", *values))
     return front.spliced(data, "model")
+
+
+def _builtin_code(code: _Table) -> int:
+    """An OperatorCode's builtin operator (files of before schema v3a keep it in the deprecated int8)."""
+    return max(code.scalar(_CODE_DEPRECATED, "b"), code.scalar(_CODE_BUILTIN, "i"))
 
 
 def _reference_or_scalar(table: _Table, slot: int, kind: str) -> bytes | _Old:
