@@ -37,10 +37,13 @@ demo: models demo/.complete
 	$(SE) run --config demo/config.yaml
 
 # Debian packages the tests use: mosquitto (the MQTT tests start it on 127.0.0.1 with a generated
-# config) and systemd-analyze (unit verification)
+# config and password file), openssl (a throwaway CA and certificate for the TLS test) and
+# systemd-analyze (unit verification)
 system-packages:
 	@command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || \
 		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mosquitto; }
+	@command -v openssl >/dev/null 2>&1 || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openssl; }
 	@command -v systemd-analyze >/dev/null 2>&1 || \
 		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd; }
 

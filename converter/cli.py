@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from edge.cli_args import count, positive, probability, share
 from edge.printable import printable
 from edge.vision.assets import REPO_ROOT
 
@@ -101,9 +102,13 @@ def cmd_evaluate_oneshot(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"{report['folder']}: {report['people']} people, {report['photos']} photos, "
-          f"{report['detect_failures']} without a face; {report['rows'][0]['trials']} trials per N, "
-          f"model {report['model']}")
+    print(f"{report['folder']}: {report['people']} people, {report['photos']} photos "
+          f"({len(report['copies'])} copies of another left out), {report['detect_failures']} without a face; "
+          f"{report['rows'][0]['trials']} trials per N, model {report['model']}")
+    for entry, why in report["skipped"].items():
+        print(f"  {printable(entry)}: skipped: {why}")
+    for photo, original in report["copies"].items():
+        print(f"  {printable(photo)}: the same picture as {printable(original)}")
     for photo, why in report["why_failed"].items():
         print(f"  {printable(photo)}: {why}")
     print(" N   closed set (rank-1)   shipped open-set rule")
@@ -134,14 +139,14 @@ def add_converter_commands(sub) -> None:
     p.add_argument("--out", default=str(BUILD / "resnet29_pretrained.keras"))
     p.add_argument("--images", default=str(LFW_IMAGES))
     p.add_argument("--pairs", default=str(SHARED_LFW / "pairs.txt"), help="self-check pairs (LFW 10-fold)")
-    p.add_argument("--min-accuracy", type=float, default=0.99)
+    p.add_argument("--min-accuracy", type=share, default=0.99)
     p.set_defaults(func=cmd_import_pretrained)
 
     p = csub.add_parser("int8", help="full-integer TFLite of the branch + model card + parity report")
     p.add_argument("--model", required=True, help="Siamese .keras")
     p.add_argument("--out", required=True, help="models/NAME.tflite")
     p.add_argument("--images", default=str(LFW_IMAGES), help="folder-per-identity images for calibration")
-    p.add_argument("--calibration", type=int, default=300, help="number of aligned crops for calibration")
+    p.add_argument("--calibration", type=count(1), default=300, help="number of aligned crops for calibration")
     p.add_argument("--parity-pairs", default=str(SHARED_LFW / "pairs.txt"))
     p.set_defaults(func=cmd_int8)
 
@@ -153,16 +158,17 @@ def add_converter_commands(sub) -> None:
     p.add_argument("--exclude-pairs", action="append", default=[],
                    help="pairs file whose identities are never trained on (repeatable)")
     p.add_argument("--out", required=True, help="output .keras (a .log.jsonl and checkpoints beside it)")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--steps", type=int, default=200, help="batches per epoch")
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--max-identities", type=int, default=0, help="limit identities (0 = all)")
+    p.add_argument("--epochs", type=count(1), default=5)
+    p.add_argument("--steps", type=count(1), default=200, help="batches per epoch")
+    p.add_argument("--batch", type=count(2), default=32)
+    p.add_argument("--lr", type=positive, default=1e-3)
+    p.add_argument("--seed", type=count(0), default=1)
+    p.add_argument("--max-identities", type=count(0), default=0, help="limit identities (0 = all)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.set_defaults(func=cmd_train)
 
-    ev = sub.add_parser("evaluate", help="workstation: LFW verification and open-set calibration")
+    ev = sub.add_parser("evaluate",
+                        help="workstation: LFW verification, open-set calibration, the seed's one-shot task")
     esub = ev.add_subparsers(dest="evaluate_command", required=True)
     p = esub.add_parser("lfw", help="LFW 10-fold protocol from raw images through the device pipeline")
     p.add_argument("--images", default=str(LFW_IMAGES))
@@ -181,11 +187,11 @@ def add_converter_commands(sub) -> None:
                    help="identities of these pairs files are left out (e.g. those trained on)")
     p.add_argument("--within-pairs", action="append", default=[],
                    help="use only identities of these pairs files (e.g. pairs.txt, disjoint from training)")
-    p.add_argument("--people", type=int, default=300, help="enrolled people")
-    p.add_argument("--enroll-photos", type=int, default=3, help="photos enrolled per person")
-    p.add_argument("--unknown", type=int, default=1000, help="stranger probes (people not enrolled)")
-    p.add_argument("--target-far", type=float, default=0.01, help="false-accept rate the shipped rule targets")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--people", type=count(2), default=300, help="enrolled people")
+    p.add_argument("--enroll-photos", type=count(1), default=3, help="photos enrolled per person")
+    p.add_argument("--unknown", type=count(1), default=1000, help="stranger probes (people not enrolled)")
+    p.add_argument("--target-far", type=probability, default=0.01, help="false-accept rate the shipped rule targets")
+    p.add_argument("--seed", type=count(0), default=1)
     p.add_argument("--json")
     p.add_argument("--plots")
     p.add_argument("--write-card", action="store_true",
@@ -195,9 +201,9 @@ def add_converter_commands(sub) -> None:
     p = esub.add_parser("oneshot", help="the seed's task: N-way one-shot identification over DIR/<Name>/*.jpg")
     p.add_argument("folder", help="one folder per person")
     p.add_argument("--model", help="embedding .tflite (default: the shipped int8 model)")
-    p.add_argument("--trials", type=int, default=1000, help="seeded trials per N (default 1000)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-way", type=int, help="largest N (default: every person)")
+    p.add_argument("--trials", type=count(1), default=1000, help="seeded trials per N (default 1000)")
+    p.add_argument("--seed", type=count(0), default=0)
+    p.add_argument("--max-way", type=count(2), help="largest N (default: every person)")
     p.add_argument("--json", help="write the report here")
     p.add_argument("--plot", help="accuracy against N as a PNG")
     p.set_defaults(func=cmd_evaluate_oneshot)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from edge.errors import ModelFileError
 from edge.vision.card import AlignmentSpec, ModelCard, load_card
 from edge.vision.embedder import Embedder, flip_average, l2_normalize
 from edge.vision.scores import head_logits, sigmoid
@@ -48,13 +50,20 @@ def load_model(path: str | Path) -> LoadedModel:
     if path.suffix == ".tflite":
         emb = Embedder(path)
         return LoadedModel(path, emb.card, "tflite", emb)
+    if path.suffix != ".keras":
+        raise ModelFileError(f"{path}: not a model this command reads (a .tflite with its card, or a Siamese .keras)")
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
     import keras
 
     import converter.model  # noqa: F401  (registers the custom layers)
     from converter.model import branch_of
     from converter.quantize import card_for
 
-    siamese = keras.models.load_model(path)
+    try:
+        siamese = keras.models.load_model(path)
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:  # not a Keras 3 archive, or a damaged one
+        raise ModelFileError(f"{path}: cannot be loaded as a Siamese .keras model ({type(exc).__name__})") from None
     branch = branch_of(siamese)
     card = load_card(path) if path.with_suffix(".json").is_file() else card_for(siamese, name=path.stem)
     return LoadedModel(path, card, "keras", branch)

@@ -24,6 +24,7 @@ import numpy as np
 from converter.crops import crop_images
 from converter.embeddings import load_model
 from converter.lfw import identity_folders, pair_identities, read_pairs
+from edge.errors import DataFileError
 from edge.vision.card import Decision, ModelCard
 from edge.vision.matcher import Matcher
 
@@ -100,6 +101,11 @@ def choose_protocol(images, exclude_pairs, within_pairs, n_enrolled: int, per_pe
     strangers = sorted(n for n in folders if n not in excluded and n not in set(enrolled))
     rng.shuffle(strangers)
     strangers = strangers[:n_unknown]
+    if len(enrolled) < 2 or not strangers:
+        after = " after the pairs files left some out" if excluded else ""
+        raise DataFileError(f"{images}: open-set calibration needs at least two people with more than "
+                            f"{per_person} photos each, and at least one more person as a stranger (found "
+                            f"{len(enrolled)} and {len(strangers)}{after})")
     proto = Protocol(enrolled, excluded, [], [], [], [], [])
     for i, name in enumerate(enrolled):
         files = list(folders[name])

@@ -25,6 +25,7 @@ from converter.crops import crop_images
 from converter.lfw import identity_folders, pair_identities, read_pairs
 from converter.pretrained import provenance_path
 from converter.quantize import DEFAULT_ALIGNMENT
+from edge.errors import DataFileError
 from edge.vision.embedder import flip_average, l2_normalize
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,9 @@ def make_split(cfg: TrainConfig) -> Split:
         paths += folders[n]
         labels += [i] * len(folders[n])
     multi = [i for i, n in enumerate(names) if len(folders[n]) >= 2]
+    if len(names) < 3 or len(multi) < 2:  # same pairs to train on and to validate, and other people
+        raise DataFileError(f"{cfg.data}: training needs at least three people, two of them with two or more "
+                            f"photos (found {len(names)} people, {len(multi)} with two or more)")
     n_val = max(1, int(len(multi) * cfg.val_fraction))
     val = set(multi[:n_val])
     train_ids = np.array([i for i in range(len(names)) if i not in val])

@@ -13,6 +13,8 @@ import logging
 import sys
 from pathlib import Path
 
+from edge.cli_args import count, positive
+from edge.config import MAX_TILE, MIN_TILE
 from edge.errors import ConfigError, ImageError, ModelFileError, RuntimeBackendError, SiameseEdgeError
 from edge.logs import setup_logging
 from edge.printable import printable
@@ -21,12 +23,21 @@ from edge.vision.imageio import DEFAULT_MAX_PIXELS
 log = logging.getLogger("siamese_edge")
 
 
+def tile_side(text: str) -> int:
+    """``--tile``: 0 (tiling off) or a side from ``MIN_TILE`` to ``MAX_TILE`` pixels, as the
+    configuration's ``detector -> tile`` allows."""
+    value = count(0, MAX_TILE)(text)
+    if 0 < value < MIN_TILE:
+        raise argparse.ArgumentTypeError(f"{value} is too small: 0 turns tiling off, otherwise at least {MIN_TILE}")
+    return value
+
+
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="embedding .tflite (its .json card beside it); default: the shipped int8 model")
     p.add_argument("--detector", choices=["auto", "full", "short"], default="auto",
                    help="BlazeFace model: full range (small faces), short range (near faces), or auto")
-    p.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
-    p.add_argument("--tile", type=int, default=512,
+    p.add_argument("--threads", type=count(1, 16), default=1, help="interpreter threads (default 1)")
+    p.add_argument("--tile", type=tile_side, default=512,
                    help="also search overlapping tiles of this many pixels for small faces (0 = off)")
 
 
@@ -40,6 +51,9 @@ def cmd_identify(args: argparse.Namespace) -> int:
     from edge.identify import run_identify
     from gallery.sync import Gallery
 
+    for flag, value in (("--out", args.out), ("--state", args.state)):  # before any model loads
+        if value and Path(value).exists() and not Path(value).is_dir():
+            raise ConfigError(f"{flag} {value}: is a file; give a folder (it is created if missing)")
     rec = _recognizer(args)
     gallery = Gallery(rec, args.gallery, state_dir=args.state, max_pixels=args.max_pixels)
     rec.matcher, report = gallery.sync()
@@ -176,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", help="cache folder for gallery embeddings (default: none, in memory)")
     p.add_argument("--out", help="write annotated copies here")
     p.add_argument("--json", action="store_true", help="one JSON object per face per line")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images")
+    p.add_argument("--max-pixels", type=count(1), default=DEFAULT_MAX_PIXELS, help="refuse larger images")
     _add_model_args(p)
     p.add_argument("images", nargs="+", help="photos to identify")
     p.set_defaults(func=cmd_identify)
@@ -188,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="the recognition daemon (camera → decisions → events)")
     p.add_argument("--config", help="config.yaml (default: $SIAMESE_EDGE_CONFIG or the repository's)")
-    p.add_argument("--max-frames", type=int, help="stop after this many processed frames")
+    p.add_argument("--max-frames", type=count(1), help="stop after this many processed frames")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("status", help="the running daemon: uptime, camera, stage times, outputs, last events")
@@ -199,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("camera-test", help="installation check: frames, size, fps, a face; one annotated snapshot")
     p.add_argument("--config", help="config.yaml whose camera and detector to test")
-    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--seconds", type=positive, default=3.0)
     p.add_argument("--out", default="camera-test.jpg", help="where the annotated snapshot goes")
     p.set_defaults(func=cmd_camera_test)
 
@@ -231,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     except (ImageError, SiameseEdgeError, FileNotFoundError) as exc:
         print(f"error: {printable(exc)}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the last net: a folder not writable, a disk full — named, not a traceback
+        where = f"{printable(str(exc.filename))}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -41,11 +41,15 @@ class CameraConfig:
     reconnect_max_s: float = opt(30.0, 0.1, 3600)
 
 
+MIN_TILE = 128  # a tile smaller than the detector's own input only multiplies the work
+MAX_TILE = 4096
+
+
 @dataclass(frozen=True)
 class DetectorConfig:
     model: Literal["auto", "full", "short"] = "full"
     min_score: float = opt(0.5, 0.05, 0.99)
-    tile: int = opt(0, 0, 4096)  # 0 (off) or a tile side of at least MIN_TILE pixels
+    tile: int = opt(0, 0, MAX_TILE)  # 0 (off) or a tile side of at least MIN_TILE pixels
 
 
 @dataclass(frozen=True)
@@ -299,21 +303,45 @@ def _check_topic_level(key: str, value: str, whole: str | None = None) -> None:
         raise ConfigError(f"{key}: {shown!r} contains a control character")
 
 
-MIN_TILE = 128  # a tile smaller than the detector's own input only multiplies the work
-
 
 def _inside(child: Path, parent: Path) -> bool:
     return child == parent or parent in child.parents
 
 
+def check_ca_file(m: MqttConfig) -> None:
+    """``ca_file`` must hold certificates TLS can load (else paho fails at start with a traceback)."""
+    if not (m.enabled and m.tls and m.ca_file):
+        return
+    import ssl
+
+    try:
+        ssl.create_default_context(cafile=m.ca_file)
+    except ssl.SSLError as exc:  # an OSError too: first
+        raise ConfigError(f"events -> mqtt -> ca_file: {m.ca_file!r} holds no certificate TLS can use "
+                          f"({exc.reason or exc})") from None
+    except OSError as exc:
+        raise ConfigError(f"events -> mqtt -> ca_file: {m.ca_file!r} cannot be read ({exc.strerror})") from None
+
+
+MQTT_MAX_PASSWORD = 65535  # the protocol's limit (a two-byte length)
+
+
 def mqtt_password(m: MqttConfig) -> str | None:
     """The MQTT password from the config, a file, or an environment variable."""
     if m.password_file:
+        key = f"events -> mqtt -> password_file: {m.password_file!r}"
         try:
-            return Path(m.password_file).read_text(encoding="utf-8").strip()
+            with open(m.password_file, "rb") as f:  # bounded: MQTT allows 65,535 bytes; /dev/zero has no end
+                raw = f.read(MQTT_MAX_PASSWORD + 1)
         except OSError as exc:
-            raise ConfigError(f"events -> mqtt -> password_file: {m.password_file!r} cannot be read "
-                              f"({exc.strerror})") from None
+            raise ConfigError(f"{key} cannot be read ({exc.strerror})") from None
+        try:
+            password = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise ConfigError(f"{key} is not UTF-8 text") from None
+        if len(password.encode()) > MQTT_MAX_PASSWORD:
+            raise ConfigError(f"{key} holds more than {MQTT_MAX_PASSWORD} bytes, more than MQTT allows")
+        return password
     if m.password_env:
         if m.password_env not in os.environ:
             raise ConfigError(f"events -> mqtt -> password_env: ${m.password_env} is not set")
@@ -353,6 +381,7 @@ def check_files(cfg: Config) -> None:
     if cfg.events.hook.command and not os.access(cfg.events.hook.command, os.X_OK):
         raise ConfigError(f"events -> hook -> command: {cfg.events.hook.command!r} is not an executable file")
     mqtt_password(cfg.events.mqtt)
+    check_ca_file(cfg.events.mqtt)
     if cfg.model.path is not None and not Path(cfg.model.path).is_file():
         raise ConfigError(f"model -> path: {cfg.model.path!r} does not exist")
     if cfg.camera.source == "replay" and not Path(cfg.camera.path).exists():
@@ -421,7 +450,10 @@ def load_config(path: str | Path | None = None) -> Config:
             raise ConfigError(f"{path}: is a folder, not a config file")
         if path.stat().st_size > MAX_CONFIG_BYTES:
             raise ConfigError(f"{path}: {path.stat().st_size} bytes is too large for a config file")
-        raw = path.read_bytes()
+        with open(path, "rb") as f:  # bounded: /dev/zero or a file still growing has no end
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: more than {MAX_CONFIG_BYTES} bytes is too large for a config file")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from None
     try:

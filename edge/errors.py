@@ -17,6 +17,11 @@ class ImageError(SiameseEdgeError, ValueError):
     """An input image cannot be used: unreadable, not an image, or too large to decode safely."""
 
 
+class DataFileError(SiameseEdgeError, ValueError):
+    """A dataset file (an LFW pairs list) is not what it should be: not text, wrong layout, names
+    that leave its folder."""
+
+
 class ConfigError(SiameseEdgeError, ValueError):
     """A configuration value is missing, of the wrong type, or out of range."""
 

@@ -108,15 +108,17 @@ def add_photos(gallery: Path, name: str, images: list[Path]) -> int:
     target = person_folder(gallery, name)
     if target.is_symlink() or (target.exists() and not target.is_dir()):
         raise ConfigError(f"{printable(target)} exists and is not a folder")
-    target.mkdir(parents=True, exist_ok=True)
-    failed = 0
+    usable = []
     for src in images:
         try:
             read_image(src)  # refuse non-images before copying them in
         except Exception as exc:  # noqa: BLE001 - reported per file
             print(f"error: {printable(exc)}", file=sys.stderr)
-            failed += 1
             continue
+        usable.append(src)
+    if usable:  # no empty person folder for a name whose every photo was refused
+        target.mkdir(parents=True, exist_ok=True)
+    for src in usable:
         suffix = src.suffix.lower() if src.suffix.lower() in GALLERY_SUFFIXES else ".jpg"
         dest = target / (src.stem + suffix)
         n = 1
@@ -127,7 +129,7 @@ def add_photos(gallery: Path, name: str, images: list[Path]) -> int:
         shutil.copyfile(src, tmp)
         tmp.replace(dest)
         print(f"added {printable(dest)}")
-    return failed
+    return len(images) - len(usable)
 
 
 def cmd_add(args: argparse.Namespace) -> int:

@@ -63,8 +63,9 @@ class Store:
         self._last_try = 0.0
         if state_dir is not None:
             d = Path(state_dir)
-            d.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.chmod(d, 0o700)
+            if not d.is_dir():  # a folder of the user's own keeps its mode: the database itself is 0600
+                d.mkdir(parents=True, exist_ok=True, mode=0o700)
+                os.chmod(d, 0o700)  # whatever the umask
             self.path = d / "gallery.sqlite3"
         self.db = self._connect()
 

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -28,13 +29,49 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def make_tls_files(folder: Path, name: str = "test CA") -> TlsFiles:
+    """A throwaway CA and a certificate it signed for 127.0.0.1 (openssl), valid for a day."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ca, ca_key = folder / "ca.crt", folder / "ca.key"
+    cert, key, csr, ext = folder / "server.crt", folder / "server.key", folder / "server.csr", folder / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    run = lambda *args: subprocess.run(["openssl", *args], check=True, capture_output=True)  # noqa: E731
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca), "-days", "1",
+        "-subj", f"/CN={name}")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1")
+    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial", "-out", str(cert),
+        "-days", "1", "-extfile", str(ext))
+    return TlsFiles(ca, cert, key)
+
+
 class Broker:
     """A real mosquitto on 127.0.0.1 with a generated config; can be stopped and restarted."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, users: dict[str, str] | None = None, tls: TlsFiles | None = None) -> None:
+        """``users``: name → password; then only they may connect (mosquitto's own password file).
+        ``tls``: the listener speaks only TLS, with this certificate."""
         self.port = _free_port()
         self.conf = folder / "mosquitto.conf"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        access = "allow_anonymous true\n"
+        if tls:
+            access += f"cafile {tls.ca}\ncertfile {tls.cert}\nkeyfile {tls.key}\n"
+        if users:
+            passwords = folder / "mosquitto.passwd"
+            tool = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+            for i, (name, password) in enumerate(users.items()):
+                subprocess.run([tool, *(["-c"] if i == 0 else []), "-b", str(passwords), name, password],
+                               check=True, capture_output=True)
+            access = access.replace("allow_anonymous true", f"allow_anonymous false\npassword_file {passwords}")
+        if (users or tls) and os.geteuid() == 0:  # started as root, it reads these files as "mosquitto"
+            access += "user root\n"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\n{access}persistence false\n")
         self.proc = None
 
     def start(self) -> Broker:
@@ -63,7 +100,8 @@ class Subscriber:
 
     _ids = itertools.count()
 
-    def __init__(self, port: int, topics: list[str]) -> None:
+    def __init__(self, port: int, topics: list[str], username: str | None = None, password: str | None = None,
+                 ca_file: Path | None = None) -> None:
         import paho.mqtt.client as mqtt
 
         self.messages: list[tuple[str, str, bool]] = []
@@ -77,6 +115,10 @@ class Subscriber:
         self.c.on_message = lambda c, u, m: self._add(m)
         self.c.on_connect = lambda c, u, f, rc, p: [c.subscribe(t, qos=1) for t in topics] or self._acked(0)
         self.c.on_subscribe = lambda c, u, mid, codes, p: self._acked(1)
+        if username:
+            self.c.username_pw_set(username, password)
+        if ca_file:
+            self.c.tls_set(ca_certs=str(ca_file))
         self.c.connect("127.0.0.1", port)
         self.c.loop_start()
 

@@ -275,12 +275,19 @@ def running(scene):
         proc.kill()
 
 
-def test_sigterm_stops_cleanly_within_two_seconds(running):
+def _unit_stop_timeout_s() -> float:
+    """``TimeoutStopSec`` of the shipped unit: how long systemd waits after SIGTERM before SIGKILL."""
+    unit = (REPO / "systemd" / "siamese-edge.service").read_text()
+    return float(next(line.split("=", 1)[1] for line in unit.splitlines() if line.startswith("TimeoutStopSec=")))
+
+
+def test_sigterm_stops_cleanly_before_systemd_would_kill_it(running):
+    """On a looping replay (frames never run out) SIGTERM ends the daemon with status 0 and its
+    "stopping" event, before the shipped unit's stop timeout would have it SIGKILLed."""
     proc, _ = running
-    t0 = time.monotonic()
     proc.send_signal(signal.SIGTERM)
-    rc = proc.wait(timeout=10)
-    assert rc == 0 and time.monotonic() - t0 < 2.0
+    rc = proc.wait(timeout=_unit_stop_timeout_s())  # TimeoutExpired: systemd would have killed it
+    assert rc == 0
     out = proc.stdout.read()
     assert '"type": "stopping"' in out
 

@@ -322,6 +322,24 @@ def test_gallery_add_copies_and_remove_needs_confirmation(people, tmp_path, caps
     assert not (g / "Barack Obama").exists()
 
 
+def test_gallery_add_with_only_unusable_files_leaves_no_empty_person(people, tmp_path):
+    """`gallery add Bob notes.txt` refuses the file by name and does not leave an empty `Bob/` behind
+    (which the gallery would then show as a person without photos); with one good photo among bad
+    ones, the good one is added and the exit status still says something failed."""
+    g = tmp_path / "g"
+    g.mkdir()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo")
+    argv = [sys.executable, "-m", "edge.cli", "gallery", "add", "--gallery", str(g), "--state", str(tmp_path / "s")]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    r = subprocess.run([*argv, "Bob", str(notes)], capture_output=True, text=True, env=env)
+    assert r.returncode == 1 and f"error: {notes}: not a supported image" in r.stderr
+    assert list(g.iterdir()) == []
+    photo = people(["Barack Obama"], 1)["Barack Obama"][0]
+    r = subprocess.run([*argv, "Barack Obama", str(notes), str(photo)], capture_output=True, text=True, env=env)
+    assert r.returncode == 1 and [p.name for p in (g / "Barack Obama").iterdir()] == [photo.name]
+
+
 def test_status_lists_every_entry_it_passes_over_with_the_reason(tmp_path):
     g = tmp_path / "gallery"
     (g / "_Bob").mkdir(parents=True)

