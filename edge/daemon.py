@@ -29,9 +29,10 @@ from edge.errors import ConfigError
 from edge.events import Event, EventBus, RateLimited, Sink, settings_from
 from edge.events.log_sink import LogSink
 from edge.logs import setup_logging
+from edge.private_files import make_folder, write_atomically
 from edge.sdnotify import Notifier
 from edge.snapshots import Snapshots
-from edge.status import Stats, prometheus_text, write_atomically
+from edge.status import Stats, prometheus_text
 from edge.tracking import Announcement, Tracker
 from edge.vision.card import Decision
 from edge.vision.motion import MotionGate, MotionSettings
@@ -108,7 +109,7 @@ class Daemon:
         self.bus = EventBus(sinks if sinks is not None else self._default_sinks(cfg), cfg.events.queue_size)
         self.camera = ReconnectingCamera(camera or make_camera(cfg.camera), cfg.camera.reconnect_max_s,
                                          on_status=self._camera_status, stop=self.stop_event)
-        Path(cfg.gallery.folder).mkdir(parents=True, exist_ok=True)
+        make_folder(Path(cfg.gallery.folder), 0o700)  # face photos go in: private until the user says otherwise
         self.gallery = self._new_gallery(cfg)
         self.snapshots = self._new_snapshots(cfg)
         self.watcher = self._new_watcher(cfg)
@@ -300,7 +301,7 @@ class Daemon:
         self.watcher.stop()
         self.gallery.close()
         self.gallery = self._new_gallery(self.cfg)
-        Path(self.cfg.gallery.folder).mkdir(parents=True, exist_ok=True)
+        make_folder(Path(self.cfg.gallery.folder), 0o700)
         self.watcher = self._new_watcher(self.cfg)
         self.watcher.start(initial_sync=False)
         self.watcher.request_sync()  # on the watcher's thread: the loop keeps recognising meanwhile
@@ -421,9 +422,11 @@ class Daemon:
         try:
             status = self.status(stopped)
             # ASCII escapes: a gallery file name that is not UTF-8 stays readable JSON
-            write_atomically(Path(self.cfg.state_dir) / "status.json", json.dumps(status), 0o600)
+            write_atomically(Path(self.cfg.state_dir) / "status.json", json.dumps(status).encode(), 0o600)
             if self.cfg.metrics.textfile:
-                write_atomically(Path(self.cfg.metrics.textfile), prometheus_text(status), 0o644)
+                # a person's name that is not UTF-8 (a surrogate escape) is written as \udcxx, never an error
+                text = prometheus_text(status).encode("utf-8", "backslashreplace")
+                write_atomically(Path(self.cfg.metrics.textfile), text, 0o644)
         except Exception as exc:  # noqa: BLE001 - a status file must never take recognition down
             if not self._status_failing:
                 log.warning("status/metrics not written (%s): recognition goes on",

@@ -101,7 +101,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def add_photos(gallery: Path, name: str, images: list[Path]) -> int:
     """Copy photos into ``gallery/<name>/`` (a validated direct child; never overwriting: a taken
-    name gets ``-1``, ``-2``…), refusing non-images; prints each result; returns the failures."""
+    name gets ``-1``, ``-2``…), refusing non-images; prints each result; returns the failures.
+
+    Modes come from the gallery folder, not the umask: the installed gallery (2770) gets person
+    folders its group may enrol into (2770) and photos the service can read (0640) even from a user
+    whose umask is 077; a private gallery (0700) keeps them private (0700, 0600). Nobody outside the
+    folder's group can read them either way. A gallery folder that does not exist yet is made 0700."""
+    from edge.private_files import copy_new, make_folder, modes_inside
     from edge.vision.imageio import read_image
     from gallery.layout import GALLERY_SUFFIXES, person_folder
 
@@ -116,20 +122,23 @@ def add_photos(gallery: Path, name: str, images: list[Path]) -> int:
             print(f"error: {printable(exc)}", file=sys.stderr)
             continue
         usable.append(src)
-    if usable:  # no empty person folder for a name whose every photo was refused
-        target.mkdir(parents=True, exist_ok=True)
+    if not usable:  # no empty person folder for a name whose every photo was refused
+        return len(images)
+    make_folder(gallery, 0o700)
+    make_folder(target, modes_inside(gallery)[0])
+    photo_mode = modes_inside(target)[1]
+    failed = len(images) - len(usable)
     for src in usable:
         suffix = src.suffix.lower() if src.suffix.lower() in GALLERY_SUFFIXES else ".jpg"
-        dest = target / (src.stem + suffix)
-        n = 1
-        while dest.exists():
-            dest = target / f"{src.stem}-{n}{suffix}"
-            n += 1
-        tmp = target / f".{dest.name}.part"
-        shutil.copyfile(src, tmp)
-        tmp.replace(dest)
+        try:
+            dest = copy_new(src, target / (src.stem + suffix), photo_mode)
+        except OSError as exc:  # a full disk: this photo is named, nothing half-copied is left
+            print(f"error: {printable(src)}: not copied into {printable(target)} ({printable(exc.strerror or exc)})",
+                  file=sys.stderr)
+            failed += 1
+            continue
         print(f"added {printable(dest)}")
-    return len(images) - len(usable)
+    return failed
 
 
 def cmd_add(args: argparse.Namespace) -> int:

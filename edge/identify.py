@@ -12,6 +12,7 @@ import cv2
 from edge.annotate import annotate
 from edge.errors import ImageError
 from edge.printable import printable
+from edge.private_files import make_folder, modes_inside, write_atomically
 from edge.vision.imageio import read_photo
 from edge.vision.pipeline import Identified, Recognizer
 from edge.vision.preprocess import no_face_reason
@@ -39,11 +40,16 @@ def face_record(image: str, r: Identified | None, no_face: str = "") -> dict:
 
 def run_identify(recognizer: Recognizer, images: list[str], out_dir: str | None, as_json: bool,
                  max_pixels: int) -> int:
-    """Identify faces in each image; print results; return the number of files that failed."""
+    """Identify faces in each image; print results; return the number of files that failed.
+
+    ``out_dir`` gets ``<stem>_annotated.jpg`` per image (``<stem>_annotated-2.jpg``… when two inputs
+    share a stem, so none hides another); they show faces, so they are written like the gallery's
+    photos: 0600, or 0640 in a folder that grants its group read (a new folder is made 0700)."""
     failures = 0
     out = Path(out_dir) if out_dir else None
+    taken: set[str] = set()
     if out:
-        out.mkdir(parents=True, exist_ok=True)
+        make_folder(out, 0o700)
     for name in images:
         try:
             image, note = read_photo(name, max_pixels=max_pixels)
@@ -68,6 +74,31 @@ def run_identify(recognizer: Recognizer, images: list[str], out_dir: str | None,
                 x, y, w, h = (round(v) for v in r.face.box)
                 print(f"{name}: {who}  score {m.score:.3f}  at x={x} y={y} w={w} h={h}")
         if out:
-            target = out / (Path(name).stem + "_annotated.jpg")
-            cv2.imwrite(str(target), annotate(image, results))
+            failures += not write_annotated(out, _unique(Path(name).stem + "_annotated", taken), image, results)
     return failures
+
+
+def _unique(stem: str, taken: set[str]) -> str:
+    """``stem``, or ``stem-2``, ``stem-3``… when this run already used it."""
+    name, n = stem, 1
+    while name in taken:
+        n += 1
+        name = f"{stem}-{n}"
+    taken.add(name)
+    return name
+
+
+def write_annotated(out: Path, stem: str, image, results: list[Identified]) -> bool:
+    """``out/<stem>.jpg``: the photo with its boxes and names; False (and the reason printed) when it
+    cannot be written."""
+    target = out / f"{stem}.jpg"
+    ok, data = cv2.imencode(".jpg", annotate(image, results), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    try:
+        if not ok:
+            raise OSError("the picture could not be encoded as JPEG")
+        write_atomically(target, data.tobytes(), modes_inside(out)[1])
+    except OSError as exc:
+        print(f"error: {printable(target)}: not written ({printable(getattr(exc, 'strerror', None) or exc)})",
+              file=sys.stderr)
+        return False
+    return True

@@ -27,7 +27,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.private_files import make_folder, write_atomically
+
 log = logging.getLogger(__name__)
+
+SNAPSHOT_MODE = 0o640
+"""The service writes them; the gallery's group (who may enrol a stranger) reads them; nobody else."""
 
 ID_PATTERN = re.compile(r"^\d{8}-\d{6}-\d{3}-(unknown|recognized)-t\d+$")
 """A snapshot's id (its file stem): local time to the millisecond, kind, track."""
@@ -79,9 +84,10 @@ class Snapshots:
         path = self.folder / f"{sid}.jpg"
         sidecar = {"time": round(now, 3), "kind": kind, "track": track_id, **meta}
         try:
-            self.folder.mkdir(parents=True, exist_ok=True, mode=0o750)
-            self._write(self.folder / f"{sid}.json", json.dumps(sidecar, ensure_ascii=False).encode())
-            self._write(path, data.tobytes())
+            make_folder(self.folder, 0o750)
+            sidecar_text = json.dumps(sidecar, ensure_ascii=False).encode("utf-8", "backslashreplace")
+            write_atomically(self.folder / f"{sid}.json", sidecar_text, SNAPSHOT_MODE)
+            write_atomically(path, data.tobytes(), SNAPSHOT_MODE)
         except OSError as exc:
             if not self.failing:
                 log.warning("snapshot not saved in %s (%s): recognition goes on; saving resumes when it can",
@@ -94,20 +100,6 @@ class Snapshots:
             self.failing = False
         self.prune(now)
         return path
-
-    @staticmethod
-    def _write(path: Path, data: bytes) -> None:
-        """Atomically, 0640, never through a symlink planted at the temporary name."""
-        tmp = path.with_name(f".{path.name}.part")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o640)
-        try:
-            os.fchmod(fd, 0o640)  # the service's UMask=0077 would leave 0600: the group must read it
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except OSError:
-            tmp.unlink(missing_ok=True)
-            raise
 
     def prune(self, now: float | None = None) -> None:
         """Delete snapshots beyond ``max_count`` (oldest first) and older than ``max_age_s``. Runs on

@@ -12,7 +12,6 @@ a reader never sees half a file):
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
@@ -90,21 +89,6 @@ class Stats:
                 "faces": self.faces, "carried": self.carried, "mirrored": self.mirrored,
                 "announcements": dict(self.announcements),
                 "stage_seconds": {stage: getattr(self, f"{stage}_ms") / 1e3 for stage in STAGES}}
-
-
-def write_atomically(path: Path, text: str, mode: int) -> None:
-    """``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    tmp = path.with_name(f".{path.name}.part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
-    try:
-        os.fchmod(fd, mode)
-        # a file name that is not UTF-8 (a surrogate escape) is written as \udcxx, never an error
-        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def read_status(path: Path) -> dict:

@@ -25,6 +25,8 @@ from typing import TypeVar
 
 import numpy as np
 
+from edge.private_files import make_folder
+
 log = logging.getLogger(__name__)
 
 SCHEMA = """
@@ -64,8 +66,7 @@ class Store:
         if state_dir is not None:
             d = Path(state_dir)
             if not d.is_dir():  # a folder of the user's own keeps its mode: the database itself is 0600
-                d.mkdir(parents=True, exist_ok=True, mode=0o700)
-                os.chmod(d, 0o700)  # whatever the umask
+                make_folder(d, 0o700)
             self.path = d / "gallery.sqlite3"
         self.db = self._connect()
 

@@ -135,10 +135,17 @@ import edge.daemon, gallery.sync, edge.events.mqtt_sink, edge.events.gpio_sink
 print("runtime:", interpreter_class()[1], "python", platform.python_version(), platform.machine())
 ' || fail "the installed venv cannot import its runtime or the project"
 
-step "enrolling: photos dropped into /var/lib/siamese-edge/gallery as the pi user"
+step "enrolling: photos dropped into /var/lib/siamese-edge/gallery, and added with gallery add, as the pi user"
 as_pi 'cd ~ && /opt/siamese-edge/.venv/bin/python -m edge.demo /home/pi/demo' >"$LOGS/demo.log" 2>&1 || {
     tail "$LOGS/demo.log" >&2; fail "could not fetch the demo photos"; }
-as_pi 'cp -r ~/demo/gallery/* /var/lib/siamese-edge/gallery/' || fail "pi cannot write the gallery folder"
+as_pi 'cp -r ~/demo/gallery/"Joe Biden" /var/lib/siamese-edge/gallery/' || fail "pi cannot write the gallery folder"
+# Barack Obama through `gallery add`, by a user whose umask is 077: the service must still read him
+# (the run step below names him), and nobody outside the group may
+as_pi 'umask 077 && /opt/siamese-edge/.venv/bin/siamese-edge gallery add --config /etc/siamese-edge/config.yaml \
+        "Barack Obama" ~/demo/gallery/"Barack Obama"/obama.jpg' >"$LOGS/add.log" 2>&1 || {
+    tail "$LOGS/add.log" >&2; fail "siamese-edge gallery add failed"; }
+expect_stat "/var/lib/siamese-edge/gallery/Barack Obama" "pi:siamese-edge 2770"
+expect_stat "/var/lib/siamese-edge/gallery/Barack Obama/obama.jpg" "pi:siamese-edge 640"
 GALLERY_SUMS="$(cd "$ROOT/var/lib/siamese-edge/gallery" && find . -type f -print0 | sort -z | xargs -0 sha256sum)"
 
 step "identify (emulated aarch64, shipped int8 model) names the right person"

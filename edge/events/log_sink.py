@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from edge.events import Event
+from edge.private_files import make_folder
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,7 @@ class LogSink:
         self.stdout = stdout
         self._file = None
         if path:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            make_folder(Path(path).parent, 0o700)  # who came and when: a new folder is private
             self._file = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups,
                                                               encoding="utf-8")
             self._file.setFormatter(logging.Formatter("%(message)s"))

@@ -1,0 +1,92 @@
+"""Writing files that hold faces or state. Three promises, kept in one place for every writer (the
+status file, snapshots, annotated pictures, photos copied into the gallery):
+
+- a crash at any moment leaves the old file or the new one, never half of one (a temporary file in
+  the same folder, then a rename);
+- a symlink planted at the temporary or final name is never written through (``O_NOFOLLOW`` and
+  ``O_EXCL`` on the temporary file; a copy lands by ``link``, which never replaces a file);
+- the mode is the one asked for, whatever the umask: face pictures are biometric data, readable by
+  the owner and, where the folder grants it, its group — never by everyone.
+
+Imports nothing of the project (the base layer)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _temporary(path: Path, mode: int) -> tuple[Path, int]:
+    """A fresh temporary file beside ``path`` (``.NAME.part``, the name the gallery skips), opened for
+    writing with ``mode``. A leftover of a crashed write is removed first (only ever that name)."""
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        fd = os.open(tmp, _CREATE, mode)
+    except FileExistsError:
+        tmp.unlink()  # a leftover, or a planted link: removing the link never touches its target
+        fd = os.open(tmp, _CREATE, mode)
+    os.fchmod(fd, mode)  # the umask narrowed it; the group may need to read (snapshots, gallery)
+    return tmp, fd
+
+
+def write_atomically(path: Path, data: bytes, mode: int) -> None:
+    """Replace ``path`` with ``data`` (mode ``mode``) in one rename."""
+    tmp, fd = _temporary(path, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def copy_new(src: Path, dest: Path, mode: int) -> Path:
+    """Copy ``src`` to ``dest`` — or, when that name is taken, to ``STEM-1``, ``STEM-2``… — never
+    replacing anything; returns the name it got. The copy is complete before it appears (a watcher
+    never reads half a photo)."""
+    tmp, fd = _temporary(dest, mode)
+    try:
+        with os.fdopen(fd, "wb") as f, open(src, "rb") as source:
+            shutil.copyfileobj(source, f)
+        n = 0
+        while True:
+            target = dest if n == 0 else dest.with_name(f"{dest.stem}-{n}{dest.suffix}")
+            try:
+                os.link(tmp, target, follow_symlinks=False)
+                return target
+            except FileExistsError:
+                n += 1
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def make_folder(path: Path, mode: int) -> None:
+    """Create ``path`` and any missing parents, each with exactly ``mode``; folders that exist keep
+    theirs (a folder of the user's own is theirs to set)."""
+    missing = []
+    p = path
+    while not p.exists() and not p.is_symlink():
+        missing.append(p)
+        p = p.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=mode)
+        except FileExistsError:
+            continue  # made meanwhile by another process: it keeps its mode
+        os.chmod(folder, mode)
+
+
+def modes_inside(folder: Path) -> tuple[int, int]:
+    """(folder mode, file mode) for what is created inside ``folder``: everything for the owner, what
+    ``folder`` grants its group (read, and write for folders — the installed gallery lets everyone
+    in its group enrol — with its set-group-ID bit), nothing for others."""
+    st_mode = folder.stat().st_mode
+    group = st_mode & 0o070
+    folder_mode = 0o700 | group | (st_mode & stat.S_ISGID)
+    file_mode = 0o600 | (group & 0o040)
+    return folder_mode, file_mode
