@@ -28,6 +28,7 @@ from edge.config import Config, check_files, load_config, snapshots_folder
 from edge.errors import ConfigError
 from edge.events import Event, EventBus, RateLimited, Sink, settings_from
 from edge.events.log_sink import LogSink
+from edge.from_config import gallery_from_config, recognizer_from_config
 from edge.logs import setup_logging
 from edge.private_files import make_folder, write_atomically
 from edge.sdnotify import Notifier
@@ -36,9 +37,7 @@ from edge.status import Stats, prometheus_text
 from edge.tracking import Announcement, Tracker
 from edge.vision.card import Decision
 from edge.vision.motion import MotionGate, MotionSettings
-from edge.vision.pipeline import Recognizer
 from edge.vision.runtime import warn_if_unaccelerated
-from gallery.quality import QualityPolicy
 from gallery.sync import Gallery
 from gallery.watch import GalleryWatcher
 
@@ -101,7 +100,7 @@ class Daemon:
         self._reload = threading.Event()
         self.notifier = notifier or Notifier()
         warn_if_unaccelerated()
-        self.recognizer = self._new_recognizer(cfg)
+        self.recognizer = recognizer_from_config(cfg)
         self._capture_thread: threading.Thread | None = None
         self._apply_decision(cfg)
         self.tracker = Tracker(cfg.recognition)
@@ -155,11 +154,8 @@ class Daemon:
         """Enrollment runs on the gallery thread with interpreters of its own (built only while photos
         need embedding): an interpreter must not be invoked from two threads, and one shared behind
         a lock would stall the loop for every enrolled photo."""
-        g = cfg.gallery
-        policy = QualityPolicy(g.min_face_px, g.min_sharpness, g.multiple_faces)
-        return Gallery(self.recognizer, g.folder, cfg.state_dir, policy, g.max_pixels,
-                       worker_factory=lambda: self._new_recognizer(self.cfg),
-                       max_bytes=int(g.max_file_mb * 2**20), cancel=self.stop_event)
+        return gallery_from_config(cfg, self.recognizer, worker_factory=lambda: recognizer_from_config(self.cfg),
+                                   cancel=self.stop_event)
 
     def _new_watcher(self, cfg: Config) -> GalleryWatcher:
         """``gallery.watch: false``: read at start and on SIGHUP only (no inotify, no polling)."""
@@ -189,11 +185,6 @@ class Daemon:
             hook = HookSink([ev.hook.command, *ev.hook.args], ev.hook.timeout_s, ev.hook.types)
             sinks.append(RateLimited(hook, ev.hook.cooldown_s))
         return sinks
-
-    @staticmethod
-    def _new_recognizer(cfg: Config) -> Recognizer:
-        return Recognizer(cfg.model.path, detector_model=cfg.detector.model, num_threads=cfg.model.threads,
-                          min_score=cfg.detector.min_score, tile=cfg.detector.tile)
 
     def _apply_decision(self, cfg: Config) -> None:
         card = self.recognizer.embedder.card.decision
@@ -377,7 +368,12 @@ class Daemon:
             self.bus.publish(self._event(a.kind, name=a.name, score=a.score, runner_up=a.runner_up,
                                          runner_up_score=a.runner_up_score, box=a.box, track_id=a.track_id,
                                          snapshot=str(snapshot) if snapshot else None))
-            log.info("%s %s (score %.3f, track %d)", a.kind, a.name or "", a.score, a.track_id)
+            if a.kind == "recognized":
+                log.info("recognized %s (score %.3f, track %d)", a.name, a.score, a.track_id)
+            elif a.runner_up:
+                log.info("unknown face (closest: %s, score %.3f, track %d)", a.runner_up, a.score, a.track_id)
+            else:
+                log.info("unknown face (nobody enrolled to compare with, track %d)", a.track_id)
         present = self.tracker.present()
         if present != self.present:
             self.present = present

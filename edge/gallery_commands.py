@@ -13,6 +13,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from edge.cli_args import count
 from edge.errors import ConfigError
 from edge.printable import printable
 
@@ -40,14 +41,22 @@ def _defaults(args: argparse.Namespace) -> tuple[Path, Path]:
 
 
 def _open(args: argparse.Namespace):
-    from edge.vision.pipeline import Recognizer
-    from gallery.sync import Gallery
+    """The gallery as the service enrols it (``--config``'s model, detector, quality gates and
+    limits; ``--gallery``, ``--state``, ``--model``, ``--detector``, ``--threads`` override), so that
+    ``status`` reports what the daemon decides and ``sync`` fills the cache the daemon reads."""
+    from dataclasses import replace
 
-    folder, state = _defaults(args)
+    from edge.config import load_config
+    from edge.from_config import gallery_from_config, recognizer_from_config
+
+    cfg = load_config(args.config)
+    folder = Path(args.gallery or cfg.gallery.folder)
     if not folder.is_dir():
-        raise ConfigError(f"gallery folder {folder} does not exist (create it, or pass --gallery DIR)")
-    rec = Recognizer(args.model, detector_model=args.detector, num_threads=args.threads)
-    return Gallery(rec, folder, state)
+        raise ConfigError(f"gallery folder {printable(folder)} does not exist (create it, or pass --gallery DIR)")
+    model = replace(cfg.model, path=args.model or cfg.model.path, threads=args.threads or cfg.model.threads)
+    cfg = replace(cfg, gallery=replace(cfg.gallery, folder=str(folder)), state_dir=args.state or cfg.state_dir,
+                  model=model, detector=replace(cfg.detector, model=args.detector or cfg.detector.model))
+    return gallery_from_config(cfg, recognizer_from_config(cfg))
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -188,9 +197,11 @@ def register(sub) -> None:
         p.add_argument("--state", help="state folder for the cache (default: config.yaml state_dir)")
         p.add_argument("--config", help="config.yaml to take defaults from")
         if model:
-            p.add_argument("--model", help="embedding .tflite (default: the shipped int8 model)")
-            p.add_argument("--detector", choices=["auto", "full", "short"], default="auto")
-            p.add_argument("--threads", type=int, default=1)
+            p.add_argument("--model", help="embedding .tflite (default: config.yaml model.path)")
+            p.add_argument("--detector", choices=["auto", "full", "short"],
+                           help="BlazeFace model (default: config.yaml detector.model)")
+            p.add_argument("--threads", type=count(1, 16),
+                           help="interpreter threads (default: config.yaml model.threads)")
 
     p = gsub.add_parser("sync", help="enroll new and changed photos, forget removed ones")
     common(p)

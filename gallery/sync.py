@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +104,7 @@ class Gallery:
         report = SyncReport([FileStatus(None, str(s.path), "rejected", s.reason) for s in skipped])
         names: list[str] = []
         embeddings: list[np.ndarray] = []
-        model_id = self.recognizer.embedder.id
+        model_id = self.cache_key()
         try:
             for gf in tqdm(files, desc="enrolling", unit="photo", disable=not progress, leave=False):
                 if self.cancel.is_set():
@@ -124,6 +125,16 @@ class Gallery:
         matrix = np.stack(embeddings) if embeddings else np.zeros((0, dim), np.float32)
         self.last_report = report
         return self.recognizer.make_matcher(names, matrix), report
+
+    def cache_key(self) -> str:
+        """The model and every setting that decides a photo's verdict (quality gates, pixel limit,
+        detector and its score bar): a cached result is reused only under the same ones, so a
+        lowered ``gallery.min_face_px`` applies, at the next sync, to photos it rejected before."""
+        detector = self.recognizer.preprocessor.detector
+        settings = {"policy": asdict(self.policy), "max_pixels": self.max_pixels,
+                    "detector": detector.model_name, "min_score": detector.score_threshold}
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+        return f"{self.recognizer.embedder.id}|{digest}"
 
     def _one(self, person: str, path: Path, model_id: str, report: SyncReport) -> tuple[FileStatus, np.ndarray | None]:
         def rejected(reason: str) -> tuple[FileStatus, None]:

@@ -673,7 +673,7 @@ def test_5_snapshots_are_bounded_by_count(faces, tmp_path):
     proc = start_daemon(cfg)
     try:
         for _ in range(4):  # four visits, four unknown announcements, each with a snapshot saved
-            wait_for_lines(proc, "unknown  (score")
+            wait_for_lines(proc, "unknown face (")
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=20)

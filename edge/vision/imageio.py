@@ -119,7 +119,7 @@ def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAULT_M
         depth = " at 16 bits per sample" if weight == 2 else ""
         raise ImageError(
             f"{name}: image is {w}×{h} = {w * h / 1e6:.1f} megapixels{depth}, above the limit of "
-            f"{max_pixels / 1e6:.0f} megapixels (refused without decoding)"
+            f"{max_pixels / 1e6:.3g} megapixels (refused without decoding)"
         )
     fmt = fmt.removesuffix("16")
     buf = np.frombuffer(data, dtype=np.uint8)
@@ -129,7 +129,7 @@ def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAULT_M
     if image is None or image.size == 0:
         raise ImageError(f"{name}: {fmt.upper()} data is corrupt or truncated and could not be decoded")
     if image.shape[0] * image.shape[1] > max_pixels:
-        raise ImageError(f"{name}: image is above the limit of {max_pixels / 1e6:.0f} megapixels")
+        raise ImageError(f"{name}: image is above the limit of {max_pixels / 1e6:.3g} megapixels")
     return to_bgr8(image)
 
 
