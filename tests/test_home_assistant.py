@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import cv2
@@ -61,11 +62,16 @@ def wait_line(proc: subprocess.Popen, text: str, timeout: float = 60) -> None:
 
 
 def retained(port: int, topics: tuple[str, ...] = ("homeassistant/#", "siamese-edge/#")) -> dict[str, str]:
-    """Exactly what a Home Assistant connecting now would read: the retained messages, by topic."""
-    sub = Subscriber(port, list(topics)).wait_ready()
+    """Exactly what a Home Assistant connecting now would read: the retained messages, by topic.
+
+    The broker queues them for this client when it subscribes; a QoS 1 marker the client publishes
+    to itself after the subscriptions are acknowledged is queued behind them, so its arrival means
+    every retained message has arrived (no sleep that a busy machine could outrun)."""
+    marker = f"test-marker/{uuid.uuid4().hex}"
+    sub = Subscriber(port, [*topics, marker]).wait_ready()
     try:
-        wait_until(lambda: any(r for _, _, r in sub.messages), timeout=10)
-        time.sleep(0.5)  # the broker sends all retained messages in one burst at subscription
+        sub.c.publish(marker, "end", qos=1)
+        wait_until(lambda: any(t == marker for t, _, _ in sub.messages), timeout=10)
         with sub.lock:
             return {t: p for t, p, r in sub.messages if r}
     finally:
