@@ -8,6 +8,7 @@ share the cache, so ``status`` after ``sync`` re-embeds nothing.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import sys
@@ -110,34 +111,41 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def add_photos(gallery: Path, name: str, images: list[Path]) -> int:
     """Copy photos into ``gallery/<name>/`` (a validated direct child; never overwriting: a taken
-    name gets ``-1``, ``-2``…), refusing non-images; prints each result; returns the failures.
+    name gets ``-1``, ``-2``…), refusing non-images; prints each result; returns the failures. A
+    photo already in that folder (the same bytes under any name) is named and not copied again, so
+    running the same command twice does not enrol each photo twice.
 
     Modes come from the gallery folder, not the umask: the installed gallery (2770) gets person
     folders its group may enrol into (2770) and photos the service can read (0640) even from a user
     whose umask is 077; a private gallery (0700) keeps them private (0700, 0600). Nobody outside the
     folder's group can read them either way. A gallery folder that does not exist yet is made 0700."""
     from edge.private_files import copy_new, make_folder, modes_inside
-    from edge.vision.imageio import read_image
+    from edge.vision.imageio import decode_image, read_bytes_limited
     from gallery.layout import GALLERY_SUFFIXES, person_folder
 
     target = person_folder(gallery, name)
     if target.is_symlink() or (target.exists() and not target.is_dir()):
         raise ConfigError(f"{printable(target)} exists and is not a folder")
-    usable = []
+    usable: list[tuple[Path, str]] = []
     for src in images:
         try:
-            read_image(src)  # refuse non-images before copying them in
+            data = read_bytes_limited(src)
+            decode_image(data, str(src))  # refuse non-images before copying them in
         except Exception as exc:  # noqa: BLE001 - reported per file
             print(f"error: {printable(exc)}", file=sys.stderr)
             continue
-        usable.append(src)
+        usable.append((src, hashlib.sha256(data).hexdigest()))
     if not usable:  # no empty person folder for a name whose every photo was refused
         return len(images)
     make_folder(gallery, 0o700)
     make_folder(target, modes_inside(gallery)[0])
     photo_mode = modes_inside(target)[1]
     failed = len(images) - len(usable)
-    for src in usable:
+    present = _photos_by_hash(target)
+    for src, sha in usable:
+        if sha in present:
+            print(f"already there: {printable(present[sha])} (the same photo as {printable(src)})")
+            continue
         suffix = src.suffix.lower() if src.suffix.lower() in GALLERY_SUFFIXES else ".jpg"
         try:
             dest = copy_new(src, target / (src.stem + suffix), photo_mode)
@@ -146,8 +154,28 @@ def add_photos(gallery: Path, name: str, images: list[Path]) -> int:
                   file=sys.stderr)
             failed += 1
             continue
+        present[sha] = dest
         print(f"added {printable(dest)}")
     return failed
+
+
+def _photos_by_hash(folder: Path) -> dict[str, Path]:
+    """sha256 → file, for the photos directly in ``folder`` (links and unreadable files left out)."""
+    from gallery.layout import GALLERY_SUFFIXES
+
+    out: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        if p.suffix.lower() not in GALLERY_SUFFIXES or p.is_symlink() or not p.is_file():
+            continue
+        digest = hashlib.sha256()
+        try:
+            with open(p, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError:
+            continue
+        out.setdefault(digest.hexdigest(), p)
+    return out
 
 
 def cmd_add(args: argparse.Namespace) -> int:

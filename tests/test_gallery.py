@@ -340,6 +340,26 @@ def test_gallery_add_with_only_unusable_files_leaves_no_empty_person(people, tmp
     assert r.returncode == 1 and [p.name for p in (g / "Barack Obama").iterdir()] == [photo.name]
 
 
+def test_gallery_add_run_twice_does_not_enrol_a_photo_twice(people, tmp_path):
+    """The same command run again, or the same picture under another name: each photo is named as
+    already there and not copied again (the person's folder keeps one copy); a new photo is added."""
+    g = tmp_path / "g"
+    one, two = people(["Barack Obama"], 2)["Barack Obama"]
+    renamed = tmp_path / "from-my-phone.jpg"
+    renamed.write_bytes(one.read_bytes())
+    argv = [sys.executable, "-m", "edge.cli", "gallery", "add", "--gallery", str(g), "Barack Obama"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    first = subprocess.run([*argv, str(one)], capture_output=True, text=True, env=env)
+    assert first.returncode == 0 and first.stdout == f"added {g / 'Barack Obama' / one.name}\n", first.stderr
+    again = subprocess.run([*argv, str(one), str(renamed), str(two)], capture_output=True, text=True, env=env)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines() == [
+        f"already there: {g / 'Barack Obama' / one.name} (the same photo as {one})",
+        f"already there: {g / 'Barack Obama' / one.name} (the same photo as {renamed})",
+        f"added {g / 'Barack Obama' / two.name}"]
+    assert sorted(p.name for p in (g / "Barack Obama").iterdir()) == sorted([one.name, two.name])
+
+
 def test_status_lists_every_entry_it_passes_over_with_the_reason(tmp_path):
     g = tmp_path / "gallery"
     (g / "_Bob").mkdir(parents=True)
