@@ -137,9 +137,14 @@ def add_photos(gallery: Path, name: str, images: list[Path]) -> int:
         usable.append((src, hashlib.sha256(data).hexdigest()))
     if not usable:  # no empty person folder for a name whose every photo was refused
         return len(images)
-    make_folder(gallery, 0o700)
-    make_folder(target, modes_inside(gallery)[0])
-    photo_mode = modes_inside(target)[1]
+    try:
+        make_folder(gallery, 0o700)
+        make_folder(target, modes_inside(gallery)[0])
+        photo_mode = modes_inside(target)[1]
+    except OSError as exc:
+        print(f"error: {printable(target)}: the folder cannot be made ({printable(exc.strerror or exc)}); "
+              f"nothing was copied", file=sys.stderr)
+        return len(images)
     failed = len(images) - len(usable)
     present = _photos_by_hash(target)
     for src, sha in usable:

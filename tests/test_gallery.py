@@ -360,6 +360,19 @@ def test_gallery_add_run_twice_does_not_enrol_a_photo_twice(people, tmp_path):
     assert sorted(p.name for p in (g / "Barack Obama").iterdir()) == sorted([one.name, two.name])
 
 
+def test_gallery_add_where_no_folder_can_be_made_says_so_and_copies_nothing(people, tmp_path):
+    """`--gallery` pointing below a file (a typo): one plain line naming the folder, exit 1."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine\n")
+    photo = people(["Barack Obama"], 1)["Barack Obama"][0]
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "gallery", "add", "--gallery", str(notes / "gallery"),
+                        "Barack Obama", str(photo)], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 1 and r.stderr == (f"error: {notes / 'gallery' / 'Barack Obama'}: the folder cannot be "
+                                              "made (Not a directory); nothing was copied\n")
+    assert notes.read_text() == "mine\n"
+
+
 def test_status_lists_every_entry_it_passes_over_with_the_reason(tmp_path):
     g = tmp_path / "gallery"
     (g / "_Bob").mkdir(parents=True)
