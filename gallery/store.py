@@ -99,6 +99,7 @@ class Store:
         try:
             db = sqlite3.connect(path, check_same_thread=False, timeout=10)
             db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA secure_delete=ON")  # a forgotten embedding is overwritten, not just unlinked
             db.execute("PRAGMA synchronous=NORMAL")
             verdict = [row[0] for row in db.execute("PRAGMA quick_check")]
             if verdict != ["ok"]:
@@ -179,12 +180,19 @@ class Store:
         self._guard(op, None)
 
     def forget_missing(self, present: set[str]) -> None:
+        """Drop the rows of photos no longer in the gallery, and every result no remaining photo
+        refers to: a face embedding is biometric data, and a person removed from the gallery must
+        leave none behind. Deleted rows are overwritten on disk (``secure_delete``), and the WAL is
+        folded back into the file at once, so no old page keeps them either."""
         def op() -> None:
             rows = [r[0] for r in self.db.execute("SELECT path FROM files")]
             gone = [(p,) for p in rows if p not in present]
-            if gone:
-                with self.db:
+            with self.db:
+                if gone:
                     self.db.executemany("DELETE FROM files WHERE path=?", gone)
+                dropped = self.db.execute("DELETE FROM results WHERE sha256 NOT IN (SELECT sha256 FROM files)").rowcount
+            if dropped:
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._guard(op, None)
 
     def get(self, sha: str, model_id: str, dim: int | None = None) -> Result | None:

@@ -3,6 +3,7 @@ a cache that survives anything, and live updates."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -415,3 +416,39 @@ def test_a_blank_picture_is_rejected_as_blank_and_a_faceless_photo_as_having_no_
     reasons = {Path(f["path"]).name: (f["state"], f["reason"]) for f in json.loads(r.stdout)}
     blank = ("rejected", "no face found: the picture is blank (one flat colour)")
     assert reasons == {"blank.png": blank, "dark.jpg": blank, "cat.png": ("rejected", "no face found")}
+
+
+def test_a_person_removed_from_the_gallery_leaves_no_face_data_in_the_cache(faces, tmp_path):
+    """Joe Biden's folder is deleted while the service runs: at its next sync his face embedding is
+    gone from the cache — not merely unlisted: its bytes are in neither the database file nor its
+    write-ahead log (they used to stay there for good, with every photo ever enrolled)."""
+    from tests.test_daemon import _start, _wait_for, config_text, write_replay
+
+    for person, photo in (("Barack Obama", faces.obama[0]), ("Joe Biden", faces.biden)):
+        (tmp_path / "gallery" / person).mkdir(parents=True)
+        shutil.copy(photo, tmp_path / "gallery" / person)
+    write_replay(tmp_path / "replay", [(None, 4)])
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(config_text(tmp_path, loop="true"))
+    db = tmp_path / "state" / "gallery.sqlite3"
+
+    def on_disk() -> bytes:
+        return b"".join(p.read_bytes() for p in (db, db.with_name(db.name + "-wal")) if p.exists())
+
+    proc = _start(cfg)
+    try:
+        _wait_for(proc, "running:", timeout=60)
+        sha = hashlib.sha256(faces.biden.read_bytes()).hexdigest()
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+            (biden,) = con.execute("SELECT embedding FROM results WHERE sha256=?", (sha,)).fetchone()
+        con.close()
+        assert len(biden) >= 512 and biden in on_disk()  # what the check below looks for is there now
+        shutil.rmtree(tmp_path / "gallery" / "Joe Biden")
+        _wait_for(proc, "gallery changed: 1 people", timeout=60)
+        assert biden not in on_disk()
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+            assert con.execute("SELECT count(*) FROM results").fetchone() == (1,)  # Barack Obama's
+        con.close()
+    finally:
+        proc.kill()
+        proc.communicate()
