@@ -4,7 +4,8 @@ status file, snapshots, annotated pictures, photos copied into the gallery):
 - a crash at any moment leaves the old file or the new one, never half of one (a temporary file in
   the same folder, then a rename);
 - a symlink planted at the temporary or final name is never written through (``O_NOFOLLOW`` and
-  ``O_EXCL`` on the temporary file; a copy lands by ``link``, which never replaces a file);
+  ``O_EXCL`` on the temporary file; a copy claims its name with ``O_EXCL`` before it lands there, so
+  it never replaces a file);
 - the mode is the one asked for, whatever the umask: face pictures are biometric data, readable by
   the owner and, where the folder grants it, its group — never by everyone.
 
@@ -47,8 +48,10 @@ def write_atomically(path: Path, data: bytes, mode: int) -> None:
 
 def copy_new(src: Path, dest: Path, mode: int) -> Path:
     """Copy ``src`` to ``dest`` — or, when that name is taken, to ``STEM-1``, ``STEM-2``… — never
-    replacing anything; returns the name it got. The copy is complete before it appears (a watcher
-    never reads half a photo)."""
+    replacing anything; returns the name it got. The copy is complete before it takes the name (a
+    watcher never reads half a photo): the name is first claimed with an exclusive create, then the
+    finished copy is renamed onto that claim. (A hard link would do it in one step, but FAT and exFAT
+    — USB sticks — have none.)"""
     tmp, fd = _temporary(dest, mode)
     try:
         with os.fdopen(fd, "wb") as f, open(src, "rb") as source:
@@ -57,10 +60,16 @@ def copy_new(src: Path, dest: Path, mode: int) -> Path:
         while True:
             target = dest if n == 0 else dest.with_name(f"{dest.stem}-{n}{dest.suffix}")
             try:
-                os.link(tmp, target, follow_symlinks=False)
-                return target
-            except FileExistsError:
+                os.close(os.open(target, _CREATE, mode))
+            except FileExistsError:  # a photo, or a planted link: neither is touched
                 n += 1
+                continue
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                target.unlink(missing_ok=True)  # the empty claim: no 0-byte "photo" is left behind
+                raise
+            return target
     finally:
         tmp.unlink(missing_ok=True)
 
