@@ -75,10 +75,12 @@ def cmd_fetch_models(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from edge.config import check_files, load_config
+    from edge.config import check_files, config_file, load_config, secret_warnings
 
     cfg = load_config(args.config)
     check_files(cfg)
+    for warning in secret_warnings(cfg, config_file(args.config)):
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"{args.config or 'config.yaml'}: ok")
     return 0
 
@@ -166,11 +168,13 @@ def cmd_camera_test(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edge.config import check_files, load_config
+    from edge.config import check_files, config_file, load_config, secret_warnings
 
     cfg = load_config(args.config)
     check_files(cfg)  # every config error exits 2 here, before any camera, model or pin is touched
     setup_logging(cfg.logging.format, "debug" if args.verbose else cfg.logging.level)
+    for warning in secret_warnings(cfg, config_file(args.config)):
+        logging.getLogger("edge.config").warning("%s", warning)
     import faulthandler
 
     faulthandler.enable()  # a native crash (SIGSEGV/SIGABRT) still leaves every thread's stack in the journal

@@ -438,11 +438,37 @@ def default_model_path() -> Path:
 MAX_CONFIG_BYTES = 1_000_000
 
 
+def config_file(path: str | Path | None = None) -> Path:
+    """The file :func:`load_config` reads for ``path``: it, ``$SIAMESE_EDGE_CONFIG``, or the repo's."""
+    return Path(path or os.environ.get("SIAMESE_EDGE_CONFIG") or DEFAULT_CONFIG)
+
+
+def secret_warnings(cfg: Config, path: Path) -> list[str]:
+    """The MQTT password where other users of the machine can read it — in a config file (the
+    installed one is 0644: it holds nothing else secret) or a ``password_file`` readable by
+    everyone. Warnings, not errors: the service still runs, and the message says what to change."""
+    m = cfg.events.mqtt
+    found = []
+    for key, file in (("password", path if m.password is not None else None),
+                      ("password_file", Path(m.password_file) if m.password_file else None)):
+        try:
+            mode = file.stat().st_mode if file is not None else 0
+        except OSError:
+            continue
+        if mode & 0o004:
+            where = f"is written in {file}" if key == "password" else f"{file}"
+            fix = ("move it to a password_file only the service's user can read (chmod 600), or to password_env"
+                   if key == "password" else f"chmod 600 {file} (owned by the service's user)")
+            found.append(f"events -> mqtt -> {key}: {where}, which every user of this machine can read "
+                         f"(mode {oct(mode & 0o777)[2:]}): {fix}")
+    return found
+
+
 def load_config(path: str | Path | None = None) -> Config:
     """Load and validate ``path`` (default: ``$SIAMESE_EDGE_CONFIG`` or the repo's config.yaml).
 
     Whatever the file holds, the only exception is :class:`ConfigError`."""
-    path = Path(path or os.environ.get("SIAMESE_EDGE_CONFIG") or DEFAULT_CONFIG)
+    path = config_file(path)
     if path == DEFAULT_CONFIG and not path.exists():  # an installed wheel: the documented defaults
         return parse_config("{}", "<defaults>", Path.cwd())
     try:
