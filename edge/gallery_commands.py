@@ -88,8 +88,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(_json([f.__dict__ for f in report.files]))
     else:
         for f in report.files:
-            print(f"{f.state:9} {printable(f.path)}" + (f"  ({f.reason})" if f.reason else "")
-                  + (f"  ! {f.warning}" if f.warning else ""))
+            print(f"{f.state:9} {printable(f.path)}" + (f"  ({printable(f.reason)})" if f.reason else "")
+                  + (f"  ! {printable(f.warning)}" if f.warning else ""))
     return 0
 
 

@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ from edge.vision.matcher import Matcher
 from edge.vision.pipeline import Recognizer
 from edge.vision.runtime import trim_heap
 from gallery.layout import scan
+from gallery.outliers import unlike_their_others
 from gallery.quality import QualityPolicy, choose_face
 from gallery.store import Result, Store
 
@@ -104,6 +105,7 @@ class Gallery:
         report = SyncReport([FileStatus(None, str(s.path), "rejected", s.reason) for s in skipped])
         names: list[str] = []
         embeddings: list[np.ndarray] = []
+        enrolled_at: list[int] = []  # each embedding's row in report.files
         model_id = self.cache_key()
         try:
             for gf in tqdm(files, desc="enrolling", unit="photo", disable=not progress, leave=False):
@@ -115,6 +117,7 @@ class Gallery:
                 if emb is not None:
                     names.append(gf.person)
                     embeddings.append(emb)
+                    enrolled_at.append(len(report.files) - 1)
         finally:
             if self._worker is not None:
                 self._worker = None  # frees the private interpreters …
@@ -123,8 +126,23 @@ class Gallery:
         self.store.forget_missing({str(f.path) for f in files})
         dim = self.recognizer.embedder.card.embedding_size
         matrix = np.stack(embeddings) if embeddings else np.zeros((0, dim), np.float32)
+        self._name_outliers(report, names, matrix, enrolled_at)
         self.last_report = report
         return self.recognizer.make_matcher(names, matrix), report
+
+    def _name_outliers(self, report: SyncReport, names: list[str], matrix: np.ndarray,
+                       enrolled_at: list[int]) -> None:
+        """Warn on each photo the model judges to be somebody else than the person's other photos
+        (computed at every sync: it depends on the other photos, so it is never cached)."""
+        card = self.recognizer.embedder.card
+        if not card.head_weights:
+            return
+        for i, (median, others) in unlike_their_others(names, matrix, card.head_weights, card.head_bias).items():
+            k = enrolled_at[i]
+            warning = (f"looks unlike {names[i]}'s other {others} photos (the model's same-person probability "
+                       f"against them: median {median:.2f}): is it someone else?")
+            old = report.files[k].warning
+            report.files[k] = replace(report.files[k], warning=f"{old}; {warning}" if old else warning)
 
     def cache_key(self) -> str:
         """The model and every setting that decides a photo's verdict (quality gates, pixel limit,

@@ -452,3 +452,37 @@ def test_a_person_removed_from_the_gallery_leaves_no_face_data_in_the_cache(face
     finally:
         proc.kill()
         proc.communicate()
+
+
+def test_a_photo_of_somebody_else_in_a_persons_folder_is_named(faces, tmp_path):
+    """Grace Hopper's photo dropped into Barack Obama's folder by mistake (under an Obama-like name):
+    `gallery status` and the service's log name that photo as unlike his other three, and only it;
+    it stays enrolled (a warning: the user decides)."""
+    from tests.test_daemon import _start, _wait_for, config_text, write_replay
+
+    obama = tmp_path / "gallery" / "Barack Obama"
+    obama.mkdir(parents=True)
+    for photo in faces.obama:
+        shutil.copy(photo, obama)
+    shutil.copy(faces.hopper, obama / "obama4.jpg")
+    says = "looks unlike Barack Obama's other 3 photos (the model's same-person probability against them: median 0."
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "gallery", "status", "--gallery", str(tmp_path / "gallery"),
+                        "--state", str(tmp_path / "state"), "--json"], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 0, r.stderr
+    rows = {Path(f["path"]).name: f for f in json.loads(r.stdout)}
+    assert {name: f["state"] for name, f in rows.items()} == dict.fromkeys([*(p.name for p in faces.obama),
+                                                                            "obama4.jpg"], "enrolled")
+    assert says in rows["obama4.jpg"]["warning"] and rows["obama4.jpg"]["warning"].endswith("is it someone else?")
+    assert [name for name, f in rows.items() if says in f["warning"]] == ["obama4.jpg"]
+
+    write_replay(tmp_path / "replay", [(None, 4)])
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(config_text(tmp_path, loop="true"))
+    proc = _start(cfg)
+    try:
+        lines = _wait_for(proc, "running:", timeout=60)
+        assert any("WARNING edge.daemon: 'Barack Obama': obama4.jpg: " + says in line for line in lines), lines
+    finally:
+        proc.kill()
+        proc.communicate()
