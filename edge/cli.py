@@ -180,7 +180,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     faulthandler.enable()  # a native crash (SIGSEGV/SIGABRT) still leaves every thread's stack in the journal
     from edge.daemon import Daemon
 
-    daemon = Daemon(cfg, Path(args.config) if args.config else None)
+    path = config_file(args.config)  # --config, $SIAMESE_EDGE_CONFIG or the checkout's: what SIGHUP re-reads
+    daemon = Daemon(cfg, path if path.is_file() else None)
     return daemon.run(max_frames=args.max_frames)
 
 

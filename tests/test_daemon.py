@@ -307,6 +307,24 @@ def test_sighup_with_a_broken_config_keeps_running(running, scene):
     assert proc.wait(timeout=10) == 0
 
 
+
+def test_sighup_reloads_the_config_named_by_the_environment(scene):
+    """`SIAMESE_EDGE_CONFIG=… siamese-edge run` (no --config): SIGHUP re-reads that file too (it
+    used to be ignored: only a --config file was reloaded)."""
+    cfg = scene / "config.yaml"
+    cfg.write_text(config_text(scene, loop="true"))
+    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(REPO), "SIAMESE_EDGE_CONFIG": str(cfg)})
+    try:
+        _wait_for(proc, "running:")
+        cfg.write_text(config_text(scene, loop="true").replace("cooldown_s: 60", "cooldown_s: 5"))
+        proc.send_signal(signal.SIGHUP)
+        lines = _wait_for(proc, "configuration reloaded")
+        assert f"configuration reloaded from {cfg}: applied recognition" in lines[-1]
+    finally:
+        proc.kill()
+        proc.communicate()
+
 INVALID = [
     ("camera: {source: webcam}", "camera -> source"),
     ("camera: {fps: 0}", "camera -> fps"),
