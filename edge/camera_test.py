@@ -13,12 +13,10 @@ import os
 import time
 from pathlib import Path
 
-import cv2
-
 from edge.camera import CameraError, make_camera
 from edge.config import Config
 from edge.printable import printable
-from edge.private_files import make_folder, modes_inside, write_atomically
+from edge.private_files import make_folder, modes_inside, write_picture
 
 
 def device_problem(cfg: Config) -> str | None:
@@ -66,13 +64,9 @@ def camera_test(cfg: Config, seconds: float, out: Path) -> tuple[int, list[str]]
     from edge.vision.detector import FaceDetector
 
     faces = FaceDetector(cfg.detector.model, cfg.detector.min_score, tile=cfg.detector.tile).detect(last)
-    kind = ".png" if out.suffix.lower() == ".png" else ".jpg"
-    ok, data = cv2.imencode(kind, annotate_detections(last, faces))
     try:
-        if not ok:
-            raise OSError("the frame could not be encoded as JPEG")
         make_folder(out.parent, 0o700)  # a frame of the camera: whoever is in view, private like a snapshot
-        write_atomically(out, data.tobytes(), modes_inside(out.parent)[1])
+        write_picture(out, annotate_detections(last, faces), modes_inside(out.parent)[1])
     except OSError as exc:
         return 1, [*lines, f"camera-test failed: the snapshot {printable(out)} cannot be written "
                            f"({printable(exc.strerror or exc)})"]

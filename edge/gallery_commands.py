@@ -166,20 +166,17 @@ def add_photos(gallery: Path, name: str, images: list[Path]) -> int:
 
 def _photos_by_hash(folder: Path) -> dict[str, Path]:
     """sha256 → file, for the photos directly in ``folder`` (links and unreadable files left out)."""
+    from edge.vision.assets import sha256_of
     from gallery.layout import GALLERY_SUFFIXES
 
     out: dict[str, Path] = {}
     for p in sorted(folder.iterdir()):
         if p.suffix.lower() not in GALLERY_SUFFIXES or p.is_symlink() or not p.is_file():
             continue
-        digest = hashlib.sha256()
         try:
-            with open(p, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
+            out.setdefault(sha256_of(p), p)
         except OSError:
             continue
-        out.setdefault(digest.hexdigest(), p)
     return out
 
 

@@ -7,12 +7,10 @@ import logging
 import sys
 from pathlib import Path
 
-import cv2
-
 from edge.annotate import annotate
 from edge.errors import ImageError
 from edge.printable import printable
-from edge.private_files import make_folder, modes_inside, write_atomically
+from edge.private_files import make_folder, modes_inside, write_picture
 from edge.vision.imageio import read_photo
 from edge.vision.pipeline import Identified, Recognizer
 from edge.vision.preprocess import no_face_reason
@@ -92,13 +90,9 @@ def write_annotated(out: Path, stem: str, image, results: list[Identified]) -> b
     """``out/<stem>.jpg``: the photo with its boxes and names; False (and the reason printed) when it
     cannot be written."""
     target = out / f"{stem}.jpg"
-    ok, data = cv2.imencode(".jpg", annotate(image, results), [cv2.IMWRITE_JPEG_QUALITY, 90])
     try:
-        if not ok:
-            raise OSError("the picture could not be encoded as JPEG")
-        write_atomically(target, data.tobytes(), modes_inside(out)[1])
+        write_picture(target, annotate(image, results), modes_inside(out)[1])
     except OSError as exc:
-        print(f"error: {printable(target)}: not written ({printable(getattr(exc, 'strerror', None) or exc)})",
-              file=sys.stderr)
+        print(f"error: {printable(target)}: not written ({printable(exc.strerror or exc)})", file=sys.stderr)
         return False
     return True

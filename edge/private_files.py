@@ -18,6 +18,9 @@ import shutil
 import stat
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -44,6 +47,16 @@ def write_atomically(path: Path, data: bytes, mode: int) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_picture(path: Path, image_bgr: np.ndarray, mode: int) -> None:
+    """``image_bgr`` as a PNG (for a ``.png`` name) or a JPEG (quality 90), written like any face
+    picture here (:func:`write_atomically`); ``OSError`` when it cannot be encoded or written."""
+    kind = ".png" if path.suffix.lower() == ".png" else ".jpg"
+    ok, data = cv2.imencode(kind, image_bgr, [cv2.IMWRITE_JPEG_QUALITY, 90] if kind == ".jpg" else [])
+    if not ok:
+        raise OSError(f"the picture could not be encoded as {kind[1:].upper()}")
+    write_atomically(path, data.tobytes(), mode)
 
 
 def copy_new(src: Path, dest: Path, mode: int) -> Path:

@@ -33,10 +33,11 @@ def unlike_their_others(people: Sequence[str], embeddings: np.ndarray, weights: 
     for i, person in enumerate(people):
         rows.setdefault(person, []).append(i)
     w = np.asarray(weights, np.float32)
+    embeddings = np.asarray(embeddings, np.float32)
     for members in rows.values():
         if len(members) < MIN_OTHERS + 1:
             continue
-        own = np.asarray(embeddings, np.float32)[members]
+        own = embeddings[members]
         for k, i in enumerate(members):
             others = np.delete(own, k, axis=0)
             median = float(np.median(sigmoid(head_logits(own[k], others, w, bias))))

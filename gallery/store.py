@@ -65,8 +65,7 @@ class Store:
         self._last_try = 0.0
         if state_dir is not None:
             d = Path(state_dir)
-            if not d.is_dir():  # a folder of the user's own keeps its mode: the database itself is 0600
-                make_folder(d, 0o700)
+            make_folder(d, 0o700)  # a folder of the user's own keeps its mode: the database itself is 0600
             self.path = d / "gallery.sqlite3"
         self.db = self._connect()
 
