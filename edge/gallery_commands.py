@@ -121,7 +121,7 @@ def add_photos(gallery: Path, name: str, images: list[Path]) -> int:
     folder's group can read them either way. A gallery folder that does not exist yet is made 0700."""
     from edge.private_files import copy_new, make_folder, modes_inside
     from edge.vision.imageio import decode_image, read_bytes_limited
-    from gallery.layout import GALLERY_SUFFIXES, person_folder
+    from gallery.layout import person_folder
 
     target = person_folder(gallery, name)
     if target.is_symlink() or (target.exists() and not target.is_dir()):
@@ -151,9 +151,8 @@ def add_photos(gallery: Path, name: str, images: list[Path]) -> int:
         if sha in present:
             print(f"already there: {printable(present[sha])} (the same photo as {printable(src)})")
             continue
-        suffix = src.suffix.lower() if src.suffix.lower() in GALLERY_SUFFIXES else ".jpg"
         try:
-            dest = copy_new(src, target / (src.stem + suffix), photo_mode)
+            dest = copy_new(src, target / _enrolled_name(src), photo_mode)
         except OSError as exc:  # a full disk: this photo is named, nothing half-copied is left
             print(f"error: {printable(src)}: not copied into {printable(target)} ({printable(exc.strerror or exc)})",
                   file=sys.stderr)
@@ -162,6 +161,21 @@ def add_photos(gallery: Path, name: str, images: list[Path]) -> int:
         present[sha] = dest
         print(f"added {printable(dest)}")
     return failed
+
+
+def _enrolled_name(src: Path) -> str:
+    """The name a copy of ``src`` gets in the gallery: its own, less what would make the gallery pass
+    it over — hidden (``.selfie.jpg``), ``_``/``~`` in front (``_DSC1234.jpg``, a camera's Adobe RGB
+    naming), an editor's trailing ``~``, bytes that are not UTF-8 — with a photo suffix."""
+    from gallery.layout import GALLERY_SUFFIXES
+
+    suffix = src.suffix.lower() if src.suffix.lower() in GALLERY_SUFFIXES else ".jpg"
+    stem = src.stem.lstrip("._~").rstrip("~")
+    try:
+        stem.encode("utf-8")
+    except UnicodeEncodeError:  # surrogate-escaped bytes of a non-UTF-8 name
+        stem = ""
+    return (stem or "photo") + suffix
 
 
 def _photos_by_hash(folder: Path) -> dict[str, Path]:

@@ -374,6 +374,31 @@ def test_gallery_add_where_no_folder_can_be_made_says_so_and_copies_nothing(peop
     assert notes.read_text() == "mine\n"
 
 
+def test_gallery_add_gives_each_copy_a_name_the_gallery_enrols(people, tmp_path):
+    """A camera's `_DSC1234.jpg` (Adobe RGB naming), a hidden `.selfie.jpg` and an editor's
+    `portrait~.jpg` used to be copied under their own names, which the gallery then passes over:
+    "added", yet never enrolled. Each copy now gets a name the gallery enrols; `gallery status`
+    shows all three enrolled."""
+    sources = tmp_path / "camera"
+    sources.mkdir()
+    photos = people(["Barack Obama"], 3)["Barack Obama"]
+    for name, photo in zip(("_DSC1234.jpg", ".selfie.jpg", "portrait~.jpg"), photos, strict=True):
+        (sources / name).write_bytes(photo.read_bytes())
+    g = tmp_path / "g"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "gallery", "add", "--gallery", str(g), "Barack Obama",
+                        *(str(sources / n) for n in ("_DSC1234.jpg", ".selfie.jpg", "portrait~.jpg"))],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    folder = g / "Barack Obama"
+    assert r.stdout.splitlines() == [f"added {folder / n}" for n in ("DSC1234.jpg", "selfie.jpg", "portrait.jpg")]
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "gallery", "status", "--gallery", str(g), "--state",
+                        str(tmp_path / "s"), "--json"], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert sorted((Path(f["path"]).name, f["state"]) for f in json.loads(r.stdout)) == \
+        [("DSC1234.jpg", "enrolled"), ("portrait.jpg", "enrolled"), ("selfie.jpg", "enrolled")]
+
+
 def test_status_lists_every_entry_it_passes_over_with_the_reason(tmp_path):
     g = tmp_path / "gallery"
     (g / "_Bob").mkdir(parents=True)
