@@ -34,6 +34,12 @@ def run_recording(base, extra: str = "", miss_first_face: bool = False,
         return faces
 
     daemon.recognizer.detect = recording
+    # the replay's own clock (20 fps), not the wall clock: with realtime: false the frames come as
+    # fast as they can, and one stall of a busy machine longer than track_timeout_s would end a track
+    # in the middle of a visit (a second "unknown"); tracks and the gate now see the video's time
+    process = daemon._process
+    frame_times = iter(i / 20 for i in range(10**9))
+    daemon._process = lambda frame, now: process(frame, next(frame_times))
     assert daemon.run() == 0
     return [(e.type, e.name) for e in sink.events if e.type in ("recognized", "unknown")], detected, daemon
 
