@@ -37,7 +37,7 @@ class CameraConfig:
     width: int = opt(640, 64, 4096)
     height: int = opt(480, 64, 4096)
     loop: bool = False  # replay: start again at the end instead of stopping
-    realtime: bool = True  # replay: pace at fps and drop frames when behind; false = analyse every frame
+    realtime: bool = True  # replay: pace at fps and drop frames when behind; false = every frame, video clock
     reconnect_max_s: float = opt(30.0, 0.1, 3600)
 
 

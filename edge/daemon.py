@@ -49,19 +49,21 @@ class LatestFrame:
 
     A live camera must never wait for the loop (stale frames are worse than dropped ones), but a
     recorded clip replayed with ``realtime: false`` should be analysed frame by frame: ``lossless``
-    makes ``put`` wait until the loop has taken the previous frame.
+    makes ``put`` wait until the loop has taken the previous frame. Each frame travels with the
+    time it was filmed (see :meth:`Daemon._capture`).
     """
 
     def __init__(self, lossless: bool = False) -> None:
         self.lossless = lossless
         self.closed = False
         self._cond = threading.Condition()
-        self._frame: np.ndarray | None = None
+        self._frame: tuple[np.ndarray, float] | None = None
         self.ended = False
         self.captured = 0
         self.dropped = 0
 
-    def put(self, frame: np.ndarray | None) -> None:
+    def put(self, frame: np.ndarray | None, filmed: float = 0.0) -> None:
+        """Offer ``frame`` (``None``: the source has ended), filmed at ``filmed`` (monotonic seconds)."""
         with self._cond:
             if frame is None:
                 self.ended = True
@@ -70,17 +72,18 @@ class LatestFrame:
                     self._cond.wait(0.5)
                 if self._frame is not None:
                     self.dropped += 1
-                self._frame = frame
+                self._frame = (frame, filmed)
                 self.captured += 1
             self._cond.notify()
 
-    def take(self, timeout: float) -> np.ndarray | None:
+    def take(self, timeout: float) -> tuple[np.ndarray, float] | None:
+        """The newest frame and its time, or ``None`` when none came within ``timeout`` seconds."""
         with self._cond:
             if self._frame is None and not self.ended:
                 self._cond.wait(timeout)
-            frame, self._frame = self._frame, None
+            taken, self._frame = self._frame, None
             self._cond.notify_all()
-            return frame
+            return taken
 
     def close(self) -> None:
         """Release a producer waiting in a lossless ``put`` (the daemon is stopping)."""
@@ -223,9 +226,13 @@ class Daemon:
     # ---------------------------------------------------------------- lifecycle
 
     def _capture(self) -> None:
+        """The camera thread. A frame's time is the source's own where it keeps one (a recording
+        read faster or slower than it was filmed) and its arrival otherwise: tracks, cooldowns and
+        the motion gate then measure the scene's time, not how long the analysis took."""
         while not self.stop_event.is_set():
             frame = self.camera.read()
-            self.frames.put(frame)
+            filmed = self.camera.frame_time()
+            self.frames.put(frame, time.monotonic() if filmed is None else filmed)
             if frame is None:
                 return
 
@@ -321,17 +328,17 @@ class Daemon:
                 if self._reload.is_set():
                     self._reload.clear()
                     self.reload()
-                frame = self.frames.take(timeout=0.25)
+                taken = self.frames.take(timeout=0.25)
                 now = time.monotonic()
                 if now - last_pet >= 0.5:
                     self.notifier.watchdog()
                     last_pet = now
-                if frame is None:
+                if taken is None:
                     if self.frames.ended:
                         log.info("camera stream ended")
                         break
                     continue
-                self._process(frame, now)
+                self._process(*taken)
                 if max_frames is not None and self.processed >= max_frames:
                     break
                 if now - last_stats >= self.cfg.logging.stats_interval_s:

@@ -71,9 +71,14 @@ def scene(faces, tmp_path):
 
 
 def config_text(base: Path, **overrides: str) -> str:
+    """A daemon over ``base``'s replay at 20 fps. ``realtime`` (``false`` unless it loops): every frame
+    analysed, and tracks and cooldowns on the video's own clock, so what is announced does not
+    depend on how busy the machine is; a looping replay plays in real time, as a camera would."""
+    loop = overrides.get("loop", "false")
+    realtime = overrides.get("realtime", "true" if loop == "true" else "false")
     text = f"""
 device_name: test
-camera: {{source: replay, path: {base / 'replay'}, fps: 20, loop: {overrides.get('loop', 'false')}}}
+camera: {{source: replay, path: {base / 'replay'}, fps: 20, loop: {loop}, realtime: {realtime}}}
 detector: {{model: full}}
 recognition: {{votes_needed: 3, votes_window: 5, cooldown_s: 60, unknown_after_frames: 5, track_timeout_s: 0.2}}
 gallery: {{folder: {base / 'gallery'}, poll_interval_s: 0.5}}
@@ -151,11 +156,32 @@ def test_a_stranger_stepping_into_a_known_persons_place_is_announced(scene, face
 
 def test_replay_with_realtime_false_analyses_every_frame(scene):
     """A recorded clip (or a slow machine, such as the arm64 emulator) loses no frames."""
-    cfg = parse_config(config_text(scene).replace("fps: 20", "fps: 1, realtime: false"))
+    cfg = parse_config(config_text(scene).replace("fps: 20", "fps: 1"))
     daemon = Daemon(cfg, sinks=[ListSink()])
     assert daemon.run() == 0
     assert daemon.frames.captured == 52 and daemon.frames.dropped == 0
     assert daemon.processed == 52
+
+
+def test_a_recording_analysed_frame_by_frame_keeps_the_videos_own_time(scene, faces):
+    """`siamese-edge run` over a recording with ``realtime: false``: tracks and cooldowns follow the
+    video's clock, not how fast this machine reads it. At 2 fps Obama's two visits are 2 s apart
+    in the video — longer than track_timeout_s (1 s) and the cooldown (1.5 s) — so both are
+    announced, though the whole replay is analysed in far less than a second of those. (They were
+    one visit when tracks ran on the wall clock; a slow machine split one visit in two instead.)"""
+    write_replay(scene / "recording", [(faces.obama[1], 6), (None, 4), (faces.obama[2], 6)])
+    cfg = scene / "config.yaml"
+    cfg.write_text(config_text(scene).replace(f"path: {scene / 'replay'}, fps: 20",
+                                              f"path: {scene / 'recording'}, fps: 2")
+                   .replace("cooldown_s: 60", "cooldown_s: 1.5").replace("track_timeout_s: 0.2", "track_timeout_s: 1"))
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--config", str(cfg)], capture_output=True,
+                       text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-1500:]
+    events = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    announced = [(e["type"], e.get("name")) for e in events if e["type"] in ("recognized", "unknown")]
+    assert announced == [("recognized", "Barack Obama"), ("recognized", "Barack Obama")]
+    first, second = (e["track_id"] for e in events if e["type"] == "recognized")
+    assert first != second  # two visits, two tracks
 
 
 def test_enrollment_never_shares_an_interpreter_with_the_recognition_loop(scene):
@@ -228,7 +254,8 @@ def test_systemd_notify_ready_watchdog_and_status(scene, tmp_path):
     server.bind(str(path))
     server.settimeout(0.1)
     try:
-        Daemon(parse_config(config_text(scene)), sinks=[ListSink()], notifier=Notifier(str(path))).run()
+        cfg = parse_config(config_text(scene, realtime="true"))  # paced: the loop lives long enough to pet
+        Daemon(cfg, sinks=[ListSink()], notifier=Notifier(str(path))).run()
         messages = []
         while True:
             try:

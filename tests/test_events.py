@@ -268,7 +268,7 @@ def test_slow_sink_does_not_slow_the_recognition_loop(faces, tmp_path):
     (tmp_path / "gallery" / "Barack Obama").mkdir(parents=True)
     shutil.copy(faces.obama[0], tmp_path / "gallery" / "Barack Obama")
     write_replay(tmp_path / "replay", [(faces.obama[1], 15), (None, 6)] * 4)
-    text = config_text(tmp_path).replace("cooldown_s: 60", "cooldown_s: 0")
+    text = config_text(tmp_path, realtime="true").replace("cooldown_s: 60", "cooldown_s: 0")  # a live pace
     counts = {}
     for label, sinks in (("fast", [ListSink()]), ("slow", [ListSink(), SlowSink(5.0)])):
         d = Daemon(parse_config(text), sinks=sinks)
@@ -388,7 +388,7 @@ def test_the_daemon_pulses_a_pin_per_visit_and_gpio_cooldown_s_holds_back_the_se
     shutil.copy(faces.obama[0], tmp_path / "gallery" / "Barack Obama")
     write_replay(tmp_path / "replay", [(None, 3), (faces.obama[1], 15), (None, 10), (faces.obama[1], 15), (None, 10)])
     cfg = tmp_path / "config.yaml"
-    cfg.write_text(config_text(tmp_path).replace("cooldown_s: 60", "cooldown_s: 0") + f"""
+    cfg.write_text(config_text(tmp_path, realtime="true").replace("cooldown_s: 60", "cooldown_s: 0") + f"""
 events:
   gpio_cooldown_s: {gpio_cooldown_s}
   gpio: [{{pin: 17, on: Barack Obama, mode: pulse, seconds: 0.2}}]

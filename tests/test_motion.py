@@ -18,7 +18,7 @@ def run_recording(base, extra: str = "", miss_first_face: bool = False,
     for every frame that went to the detector, (frame index, faces found, anybody tracked then).
     ``miss_first_face``: detection misses the face on the first analysed frame that shows one, as
     it would a blurred or turned face while the person moved."""
-    text = config_text(base).replace("fps: 20,", "fps: 20, realtime: false,") + extra
+    text = config_text(base) + extra
     sink = ListSink()
     daemon = Daemon(parse_config(text), sinks=[sink])
     detected: list[tuple[int, int, bool]] = []
@@ -34,12 +34,8 @@ def run_recording(base, extra: str = "", miss_first_face: bool = False,
         return faces
 
     daemon.recognizer.detect = recording
-    # the replay's own clock (20 fps), not the wall clock: with realtime: false the frames come as
-    # fast as they can, and one stall of a busy machine longer than track_timeout_s would end a track
-    # in the middle of a visit (a second "unknown"); tracks and the gate now see the video's time
-    process = daemon._process
-    frame_times = iter(i / 20 for i in range(10**9))
-    daemon._process = lambda frame, now: process(frame, next(frame_times))
+    # with realtime: false the daemon runs tracks and the gate on the replay's own 20 fps clock, so
+    # a stall of a busy machine between two frames cannot end a track in the middle of a visit
     assert daemon.run() == 0
     return [(e.type, e.name) for e in sink.events if e.type in ("recognized", "unknown")], detected, daemon
 

@@ -4,6 +4,10 @@ A source yields BGR uint8 frames. ``read()`` returns the next frame, ``None`` wh
 (a replay) has ended, and raises :class:`CameraError` when the device is lost — the
 :class:`~edge.camera.reconnect.ReconnectingCamera` wrapper turns that into a capped exponential
 backoff while the daemon keeps running.
+
+A source may also offer ``frame_time()``: when the frame last read was filmed, on the
+:func:`time.monotonic` scale, where that is not the moment it arrived (a recording read faster or
+slower than it was filmed). Without it, or when it returns ``None``, the arrival time serves.
 """
 
 from __future__ import annotations

@@ -75,5 +75,10 @@ class ReconnectingCamera:
         grab = getattr(self.camera, "full_resolution", None)
         return grab() if grab is not None and not self.lost else None
 
+    def frame_time(self) -> float | None:
+        """The wrapped source's own time for its last frame, if it keeps one (see :mod:`edge.camera`)."""
+        own = getattr(self.camera, "frame_time", None)
+        return own() if own is not None else None
+
     def close(self) -> None:
         self._close_quietly()

@@ -5,6 +5,11 @@ A video file also plays through here when it is given as the ``opencv`` camera's
 frame rate, ending at its end (or looping), instead of racing through and "reconnecting" forever.
 A frame that cannot be read is skipped with a warning: one bad file in a recording never stops or
 restarts the replay.
+
+With ``realtime: false`` a replay is read as fast as it is analysed, so the wall clock no longer
+says when a frame was filmed: :meth:`ReplayCamera.frame_time` gives the video's own clock instead,
+and tracks, cooldowns and the motion gate run on it — a visit is one visit however fast or slow
+the machine reads the recording.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ class ReplayCamera:
         self._i = 0
         self._next_t = 0.0
         self._bad: set[Path] = set()
+        self._delivered = 0  # frames returned so far, across loops and reopenings (the video's clock)
+        self._clock_start: float | None = None
 
     def open(self) -> None:
         if self.path.is_dir():
@@ -57,6 +64,16 @@ class ReplayCamera:
             raise CameraError(f"replay source {self.path} does not exist")
         self._i = 0
         self._next_t = time.monotonic()
+        if self._clock_start is None:
+            self._clock_start = self._next_t
+
+    def frame_time(self) -> float | None:
+        """When the frame last read was filmed, on the :func:`time.monotonic` scale: the first frame
+        at the moment the replay opened, each next one period later. ``None`` when the replay is
+        paced in real time (then the moment a frame arrives is its time, as with a camera)."""
+        if self.realtime or self._clock_start is None or not self._delivered:
+            return None
+        return self._clock_start + (self._delivered - 1) * self.period
 
     def _pace(self) -> None:
         if not self.realtime:
@@ -67,6 +84,12 @@ class ReplayCamera:
         self._next_t = max(self._next_t + self.period, time.monotonic() - self.period)
 
     def read(self) -> np.ndarray | None:
+        frame = self._next_frame()
+        if frame is not None:
+            self._delivered += 1
+        return frame
+
+    def _next_frame(self) -> np.ndarray | None:
         self._pace()
         if self._video is not None:
             ok, frame = self._video.read()
