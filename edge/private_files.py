@@ -7,7 +7,9 @@ status file, snapshots, annotated pictures, photos copied into the gallery):
   ``O_EXCL`` on the temporary file; a copy claims its name with ``O_EXCL`` before it lands there, so
   it never replaces a file);
 - the mode is the one asked for, whatever the umask: face pictures are biometric data, readable by
-  the owner and, where the folder grants it, its group — never by everyone.
+  the owner and, where the folder grants it, its group — never by everyone;
+- what the software deletes of its own (a snapshot forgotten, a damaged cache) is overwritten
+  first (:func:`erase`). The user's photos are never erased: only ever unlinked, on request.
 
 Imports nothing of the project (the base layer)."""
 
@@ -112,3 +114,41 @@ def modes_inside(folder: Path) -> tuple[int, int]:
     folder_mode = 0o700 | group | (st_mode & stat.S_ISGID)
     file_mode = 0o600 | (group & 0o040)
     return folder_mode, file_mode
+
+
+def erase(path: Path) -> None:
+    """Remove a file this software wrote, overwriting it with zeros first, so the faces or embeddings
+    in it do not linger in the freed blocks of a plain filesystem (best effort: a flash card's
+    controller may keep old copies). A missing file is fine.
+
+    Only a file whose sole name this is gets overwritten: with a second hard link (a snapshot a user
+    linked into the gallery) the content is someone else's too, and only this name goes. A symbolic
+    link is removed, never followed. Anything else (a folder, a pipe) raises ``OSError`` untouched,
+    as does a name that cannot be removed; failing to overwrite does not stop the removal."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode)):
+        raise OSError(f"{path}: not a regular file, left alone")
+    if stat.S_ISREG(info.st_mode) and info.st_nlink == 1:
+        try:
+            _overwrite(path)
+        except OSError:
+            pass  # read-only, or swapped for something else meanwhile: removing it is what matters
+    path.unlink(missing_ok=True)
+
+
+def _overwrite(path: Path) -> None:
+    fd = os.open(path, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            return
+        zeros = bytes(1 << 16)
+        done = 0
+        while done < info.st_size:
+            done += os.write(fd, zeros[:min(len(zeros), info.st_size - done)])
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.private_files import make_folder, write_atomically
+from edge.private_files import erase, make_folder, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +151,11 @@ class Snapshots:
     def _remove(self, sid: str) -> bool:
         removed = False
         for suffix in (".jpg", ".json"):
+            path = self.folder / f"{sid}{suffix}"
+            if not os.path.lexists(path):
+                continue
             try:
-                (self.folder / f"{sid}{suffix}").unlink()
+                erase(path)  # a face picture: overwritten, then removed
                 removed = True
             except OSError:
                 pass

@@ -6,8 +6,9 @@ transaction, so a process killed at any moment leaves either the old row or the 
 half-written embedding.
 
 The cache holds only derived data, never the user's photos, so every failure of it is survivable:
-a database that fails its integrity check (or reports corruption later) is moved aside as
-``gallery.sqlite3.corrupt`` and rebuilt; a row whose embedding has the wrong size is recomputed; a
+a database that fails its integrity check (or reports corruption later) is erased and rebuilt from
+the photos — not kept aside, because it holds face embeddings, some perhaps of people removed from
+the gallery since, and nothing would ever clean it up; a row whose embedding has the wrong size is recomputed; a
 full disk (or a read-only state folder) turns the cache off with one warning — enrolment goes on
 in memory — and writes resume, with one line saying so, as soon as they succeed again.
 """
@@ -25,7 +26,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from edge.private_files import make_folder
+from edge.private_files import erase, make_folder
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class Store:
             d = Path(state_dir)
             make_folder(d, 0o700)  # a folder of the user's own keeps its mode: the database itself is 0600
             self.path = d / "gallery.sqlite3"
+            self._erase(d / "gallery.sqlite3.corrupt")  # a damaged cache earlier versions kept aside
         self.db = self._connect()
 
     # ------------------------------------------------------------------ opening
@@ -125,16 +127,18 @@ class Store:
         return self._memory()
 
     def _set_aside(self, exc: Exception) -> None:
+        """Erase a damaged database (and its WAL and shared memory) so it can be rebuilt."""
         assert self.path is not None
-        aside = self.path.with_suffix(".sqlite3.corrupt")
-        log.warning("gallery cache %s is damaged (%s): moved to %s and rebuilt from the photos",
-                    self.path, exc, aside.name)
+        log.warning("gallery cache %s is damaged (%s): erased and rebuilt from the photos", self.path, exc)
+        for suffix in ("", "-wal", "-shm"):
+            self._erase(Path(str(self.path) + suffix))
+
+    @staticmethod
+    def _erase(path: Path) -> None:
         try:
-            os.replace(self.path, aside)
-        except FileNotFoundError:
-            pass
-        for suffix in ("-wal", "-shm"):
-            Path(str(self.path) + suffix).unlink(missing_ok=True)
+            erase(path)
+        except OSError as exc:
+            log.warning("could not remove %s: %s", path, exc)
 
     def refresh(self) -> None:
         """At each sync: while degraded, try the file again (space may have come back)."""

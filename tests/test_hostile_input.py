@@ -320,7 +320,9 @@ def sync_json(gallery: Path, state: Path) -> tuple[subprocess.CompletedProcess, 
     return r, (json.loads(r.stdout) if r.returncode == 0 else {})
 
 
-def test_4_a_cache_damaged_in_the_middle_is_set_aside_and_rebuilt(small_gallery, tmp_path):
+def test_4_a_cache_damaged_in_the_middle_is_erased_and_rebuilt(small_gallery, tmp_path):
+    """The damaged database is not kept beside the new one: it holds face embeddings that nothing
+    would ever clean up (a person removed from the gallery later would stay in it)."""
     state = tmp_path / "state"
     r, first = sync_json(small_gallery, state)
     assert r.returncode == 0 and first["embedded"] == 16
@@ -333,11 +335,15 @@ def test_4_a_cache_damaged_in_the_middle_is_set_aside_and_rebuilt(small_gallery,
         f.write(random.Random(4).randbytes(4096))
     r, again = sync_json(small_gallery, state)
     assert r.returncode == 0, r.stderr
-    assert "is damaged" in r.stderr and "moved to gallery.sqlite3.corrupt and rebuilt" in r.stderr
+    assert "is damaged" in r.stderr and "erased and rebuilt from the photos" in r.stderr
+    assert {p.name for p in state.iterdir()} <= {"gallery.sqlite3", "gallery.sqlite3-wal", "gallery.sqlite3-shm"}
     assert again["embedded"] == 16 and sum(p["enrolled"] for p in again["people"].values()) == 16
     r, third = sync_json(small_gallery, state)
     assert third["embedded"] == 0 and "damaged" not in r.stderr  # the rebuilt cache is used again
     assert tree_digest(tmp_path, skip=(str(state),)) == before
+    (state / "gallery.sqlite3.corrupt").write_bytes(b"embeddings an earlier version set aside" * 100)
+    r, fourth = sync_json(small_gallery, state)
+    assert r.returncode == 0 and fourth["embedded"] == 0 and not (state / "gallery.sqlite3.corrupt").exists()
 
 
 def test_4_a_row_with_a_wrong_size_embedding_is_recomputed(small_gallery, tmp_path):

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 from tests.test_daemon import write_replay
 
@@ -114,3 +116,32 @@ def test_the_camera_test_frame_is_private(faces, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert (mode(shot.parent), mode(shot)) == ("0o700", "0o600")
     assert shot.read_bytes()[:2] == b"\xff\xd8"
+
+
+def test_what_the_software_deletes_of_its_own_is_overwritten_first(tmp_path):
+    """``erase`` (a forgotten snapshot, a damaged cache): the blocks are zeroed before the name goes,
+    so the face is not left in them. A second hard link means the content is someone else's too (a
+    snapshot a user linked into the gallery): only the name goes. A symbolic link is removed, not
+    followed; a pipe or folder in its place is refused untouched (opening a pipe would hang)."""
+    from edge.private_files import erase
+
+    snap = tmp_path / "20261201-083000-000-unknown-t1.jpg"
+    snap.write_bytes(b"a stranger's face " * 10_000)
+    with open(snap, "rb") as still_open:  # the blocks stay reachable through this descriptor
+        erase(snap)
+        assert not snap.exists() and still_open.read() == bytes(180_000)
+    snap.write_bytes(b"a stranger's face")
+    (tmp_path / "gallery").mkdir()
+    os.link(snap, tmp_path / "gallery" / "Visitor.jpg")
+    erase(snap)
+    assert not snap.exists() and (tmp_path / "gallery" / "Visitor.jpg").read_bytes() == b"a stranger's face"
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"the user's photo")
+    os.symlink(photo, snap)
+    erase(snap)
+    assert not os.path.lexists(snap) and photo.read_bytes() == b"the user's photo"
+    os.mkfifo(snap)
+    with pytest.raises(OSError, match="not a regular file"):
+        erase(snap)
+    assert stat.S_ISFIFO(snap.lstat().st_mode)
+    erase(tmp_path / "never-there.jpg")  # nothing to do

@@ -76,8 +76,11 @@ events: {{mqtt: {{enabled: true, port: {broker.port}}}}}
              if e["type"] in ("recognized", "unknown")]
     assert again == [("recognized", "Grace Hopper")]
 
-    r = se("unknown", "forget", "--config", str(cfg), "--all")
-    assert r.returncode == 0 and not list((tmp_path / "snapshots").iterdir())
+    with open(photo, "rb") as still_open:  # what `unknown forget` leaves in the file's blocks
+        size = os.fstat(still_open.fileno()).st_size
+        r = se("unknown", "forget", "--config", str(cfg), "--all")
+        assert r.returncode == 0 and not list((tmp_path / "snapshots").iterdir())
+        assert still_open.read() == bytes(size)  # the stranger's face overwritten, not just unlinked
     assert enrolled[0].is_file()  # forgetting a snapshot never touches the gallery
 
 
