@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -246,6 +247,47 @@ def test_camera_failure_mid_run_reconnects_and_keeps_going(scene):
     assert types.index("camera_lost") < types.index("camera_back")
     assert daemon.camera.reconnects == 1 and cam.opens >= 3
     assert daemon.processed >= 45  # of 52 frames: recognition went on after the reconnect
+
+
+class Unplugged:
+    """A camera that is gone for good."""
+
+    name = "unplugged"
+
+    def open(self) -> None:
+        raise CameraError("no such device")
+
+    read = open
+
+    def close(self) -> None:
+        pass
+
+
+class RecordedWaits(threading.Event):
+    """The reconnect loop's stop event: records each wait instead of sleeping; set after ``n``."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n, self.waits = n, []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout)
+        if len(self.waits) >= self.n:
+            self.set()
+        return self.is_set()
+
+
+def test_a_lost_camera_is_retried_ever_more_slowly_up_to_reconnect_max_s(scene):
+    """``camera.reconnect_max_s`` from config.yaml: the waits between tries double from half a
+    second and stop growing at the configured cap."""
+    cfg = parse_config(config_text(scene).replace("fps: 20,", "fps: 20, reconnect_max_s: 3,"))
+    daemon = Daemon(cfg, camera=Unplugged(), sinks=[ListSink()])
+    try:
+        daemon.camera.stop = RecordedWaits(7)
+        assert daemon.camera.read() is None and daemon.camera.lost
+        assert daemon.camera.stop.waits == [0.5, 1.0, 2.0, 3.0, 3.0, 3.0, 3.0]
+    finally:
+        daemon.shutdown()
 
 
 def test_systemd_notify_ready_watchdog_and_status(scene, tmp_path):

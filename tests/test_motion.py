@@ -138,3 +138,19 @@ def test_a_still_person_the_gate_cannot_see_is_found_by_the_idle_check(faces, tm
     missed, detected, _ = run_recording(
         tmp_path, "motion: {gate: true, min_area: 0.9, max_interval_s: 3600, idle_interval_s: 3600}\n")
     assert missed == [] and detected == [(0, 0, False)]  # only the very first frame was analysed
+
+
+@pytest.mark.parametrize("pixel_threshold, opens", [(12, True), (30, False)])
+def test_motion_pixel_threshold_is_how_many_grey_levels_count_as_change(faces, tmp_path, pixel_threshold, opens):
+    """``motion.pixel_threshold`` from config.yaml, through the gate the daemon builds: a light
+    patch brightening a sixteenth of a still, empty picture by 20 grey levels is change at the
+    default 12 and not at 30 (then the next look waits for ``max_interval_s``)."""
+    text = config_text(tmp_path) + f"motion: {{gate: true, pixel_threshold: {pixel_threshold}}}\n"
+    gate = Daemon._new_gate(parse_config(text))
+    still = frame_of(None)
+    lit = still.copy()
+    lit[:120, :160] = np.clip(lit[:120, :160].astype(int) + 20, 0, 255).astype(np.uint8)
+    assert gate.should_analyse(still, 0.0, tracking=False)  # the first frame is always looked at
+    gate.found(0)
+    assert gate.should_analyse(still, 0.1, tracking=False) is False  # nothing changed
+    assert gate.should_analyse(lit, 0.2, tracking=False) is opens

@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from edge.config import RecognitionConfig
+from edge.config import RecognitionConfig, parse_config
 from edge.tracking import Tracker
 from edge.vision.detector import Face
 from edge.vision.matcher import Match
@@ -182,3 +182,18 @@ def test_a_look_the_gallery_still_names_never_splits_the_track():
     tracker = Tracker(CFG)
     visit(tracker, [look("Alice", ALICE)] * 4 + [look("Alice", STRANGER)] * 3)
     assert len(tracker.tracks) == 1
+
+
+def test_track_iou_is_how_much_a_face_must_overlap_its_last_box_to_stay_one_visitor():
+    """``recognition.track_iou`` from config.yaml: a stranger walking across the picture (each box
+    overlaps the one before by IoU 0.68) is one visitor at the default 0.3, announced unknown once;
+    at 0.9 each frame starts a new track, none lasts the four frames an unknown needs."""
+    walking = [[seen(None, box=(100 + 15 * i, 100, 80, 80))] for i in range(10)]
+    announced = {}
+    for track_iou in (0.3, 0.9):
+        cfg = parse_config(f"recognition: {{unknown_after_frames: 4, track_iou: {track_iou}}}").recognition
+        tracker = Tracker(cfg)
+        announced[track_iou] = [(a.kind, a.track_id) for i, frame in enumerate(walking)
+                                for a in tracker.update(frame, i * 0.1)]
+    assert announced[0.3] == [("unknown", 1)]
+    assert announced[0.9] == []
