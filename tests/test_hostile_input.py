@@ -673,7 +673,10 @@ def test_5_an_event_log_on_a_full_disk_warns_once_and_the_events_go_on(caplog):
 def test_5_snapshots_are_bounded_by_count(faces, tmp_path):
     write_frames(tmp_path / "replay", [faces.hopper] * 8 + [None] * 4)
     cfg = tmp_path / "config.yaml"
-    cfg.write_text(base_config(tmp_path).replace("source: replay,", "source: replay, loop: true, fps: 20,")
+    # realtime: false — every frame, on the video's clock: a stall of a busy machine longer than
+    # track_timeout_s cannot split one visit into two announcements
+    camera = "source: replay, loop: true, fps: 20, realtime: false,"
+    cfg.write_text(base_config(tmp_path).replace("source: replay,", camera)
                    + "recognition: {unknown_after_frames: 3, cooldown_s: 0, track_timeout_s: 0.1}\n"
                    + "snapshots: {max_count: 2}\n")
     proc = start_daemon(cfg)
@@ -811,7 +814,7 @@ def test_5_snapshots_older_than_max_age_go_and_nothing_else_does(faces, tmp_path
         path.write_bytes(b"kept until it is too old" if path != mine else b"a user's photo")
         os.utime(path, (time.time() - 40 * 86400,) * 2)
     cfg = tmp_path / "config.yaml"
-    cfg.write_text(base_config(tmp_path).replace("source: replay,", "source: replay, fps: 20,")
+    cfg.write_text(base_config(tmp_path).replace("source: replay,", "source: replay, fps: 20, realtime: false,")
                    + "recognition: {unknown_after_frames: 3, cooldown_s: 0, track_timeout_s: 0.1}\n"
                    + f"snapshots: {{max_age_days: 30, folder: {snaps}}}\n"
                    + f"events: {{log_stdout: false, log_file: {tmp_path / 'events.jsonl'}}}\n")
