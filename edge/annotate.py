@@ -1,7 +1,17 @@
-"""Draw boxes, names and scores on a copy of a frame (for ``identify --out`` and saved crops)."""
+"""Draw boxes, names and scores on a copy of a frame (for ``identify --out`` and ``camera-test``).
+
+Names are drawn in their own letters — "Zoë", "Łukasz", "Ёжиков", "王伟" — with a font that has a
+glyph for each of them, found through fontconfig (``fc-list``), the way every Linux desktop finds
+one; Pillow renders it. Without fontconfig or such a font (Pi OS Lite before ``install.sh``, or a
+script no installed font covers) the label falls back to OpenCV's built-in ASCII font, accents
+dropped (:func:`drawable`): never a crash, never a missing box.
+"""
 
 from __future__ import annotations
 
+import functools
+import shutil
+import subprocess
 import unicodedata
 
 import cv2
@@ -11,14 +21,17 @@ from edge.vision.pipeline import Identified
 
 KNOWN = (60, 200, 60)
 UNKNOWN = (40, 40, 230)
+WHITE = (255, 255, 255)
+
+REGULAR_STYLES = ("Regular", "Book", "Normal", "Medium")
 
 
 def drawable(text: str) -> str:
     """``text`` in the ASCII that OpenCV's Hershey fonts can draw: accents are dropped
     ("José Müller" → "Jose Muller", "Łukasz" → "Lukasz"), anything else becomes "?".
 
-    Why: ``cv2.putText`` draws each non-ASCII character as "?", turning "Zoë" into "Zo??";
-    names stay readable for every Latin-script name without a font dependency on the device.
+    Why: ``cv2.putText`` draws each non-ASCII character as "?", turning "Zoë" into "Zo??"; this is
+    the fallback when no font with the name's letters is installed (see the module docstring).
     """
     special = {"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "ß": "ss", "æ": "ae", "Æ": "AE", "đ": "d", "Đ": "D"}
     text = "".join(special.get(c, c) for c in text)
@@ -26,21 +39,83 @@ def drawable(text: str) -> str:
     return plain.encode("ascii", "replace").decode("ascii")
 
 
+def font_file_for(text: str) -> str | None:
+    """A scalable font file with a glyph for every character of ``text`` — a regular, sans-serif,
+    proportional face where one is installed — or ``None`` (no fontconfig, or no font covers it)."""
+    # the digits and point of a score always go in: one lookup per name, not per name and score
+    return _font_covering(frozenset(ord(c) for c in text + "0123456789." if not c.isspace()))
+
+
+@functools.lru_cache(maxsize=256)
+def _font_covering(codepoints: frozenset[int]) -> str | None:
+    fc_list = shutil.which("fc-list")
+    if fc_list is None:
+        return None
+    # only hexadecimal code points reach fontconfig's pattern, whatever the name holds
+    charset = " ".join(f"{c:x}" for c in sorted(codepoints))
+    try:
+        listed = subprocess.run([fc_list, f":charset={charset}:scalable=true", "file", "family", "style"],
+                                capture_output=True, text=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.SubprocessError, UnicodeDecodeError):
+        return None
+    fonts = []
+    for line in listed.splitlines():
+        path, _, rest = line.partition(": ")
+        family, _, style = rest.partition(":style=")
+        if path.lower().endswith((".ttf", ".otf", ".ttc")):
+            fonts.append((path, family, style))
+    if not fonts:
+        return None
+
+    def preference(font: tuple[str, str, str]) -> tuple:
+        path, family, style = font
+        styles = style.split(",")
+        return (not any(s in REGULAR_STYLES for s in styles), any(w in family for w in ("Mono", "Serif", "Math")),
+                "Sans" not in family, path)
+
+    return min(fonts, key=preference)[0]
+
+
+def _draw_label(out: np.ndarray, text: str, x: int, y: int, colour: tuple[int, int, int], height: int) -> np.ndarray:
+    """``text`` in white on a ``colour`` band whose bottom edge is at ``y`` (moved down to fit the
+    picture), ``height`` pixels tall; returns the picture (a new array when Pillow drew it)."""
+    font_file = font_file_for(text)
+    if font_file is not None:
+        try:
+            from PIL import Image, ImageDraw, ImageFont
+
+            font = ImageFont.truetype(font_file, max(8, round(height * 0.8)))
+            picture = Image.fromarray(np.ascontiguousarray(out[..., ::-1]))
+            draw = ImageDraw.Draw(picture)
+            left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+            ty = max(y, bottom - top + 4)
+            draw.rectangle((x, ty - (bottom - top) - 4, x + right - left + 4, ty), fill=colour[::-1])
+            draw.text((x + 2 - left, ty - (bottom - top) - 2 - top), text, font=font, fill=WHITE)
+            return np.asarray(picture)[..., ::-1].copy()
+        except (ImportError, OSError, ValueError):
+            pass  # no Pillow, or a font it cannot read: the ASCII font below
+    thickness = max(1, round(height / 14))
+    scale = height / 30
+    label = drawable(text)
+    (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    ty = max(y, th + base + 2)
+    cv2.rectangle(out, (x, ty - th - base - 2), (x + tw + 2, ty), colour, -1)
+    cv2.putText(out, label, (x + 1, ty - base - 1), cv2.FONT_HERSHEY_SIMPLEX, scale, WHITE, thickness, cv2.LINE_AA)
+    return out
+
+
 def annotate(image_bgr: np.ndarray, results: list[Identified]) -> np.ndarray:
     """Return an annotated copy; the input array is not modified."""
     out = image_bgr.copy()
     thickness = max(1, round(max(out.shape[:2]) / 400))
-    font_scale = max(0.4, max(out.shape[:2]) / 1400)
+    height = max(12, round(max(out.shape[:2]) / 47))  # label height: 14 px on a 640-px picture
     for r in results:
         x, y, w, h = (round(v) for v in r.face.box)
-        colour = KNOWN if r.match.name else UNKNOWN
-        cv2.rectangle(out, (x, y), (x + w, y + h), colour, thickness)
-        label = f"{drawable(r.match.name or 'unknown')} {r.match.score:.2f}"
-        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
-        ty = max(y, th + base + 2)
-        cv2.rectangle(out, (x, ty - th - base - 2), (x + tw + 2, ty), colour, -1)
-        cv2.putText(out, label, (x + 1, ty - base - 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255),
-                    thickness, cv2.LINE_AA)
+        cv2.rectangle(out, (x, y), (x + w, y + h), KNOWN if r.match.name else UNKNOWN, thickness)
+    for r in results:  # labels over every box, never under the next face's frame
+        x, y = (round(v) for v in r.face.box[:2])
+        out = _draw_label(out, f"{r.match.name or 'unknown'} {r.match.score:.2f}", x, y,
+                          KNOWN if r.match.name else UNKNOWN, height)
     return out
 
 

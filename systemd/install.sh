@@ -67,6 +67,9 @@ export DEBIAN_FRONTEND=noninteractive
 apt_has() { apt-cache show "$1" >/dev/null 2>&1; }
 if ! apt_has python3-venv; then apt-get update -q; fi
 apt-get install -y -q --no-install-recommends python3 python3-venv python3-pip ca-certificates >/dev/null
+# a font with the letters of accented and Cyrillic names for `identify --out` labels (other scripts:
+# install their font, e.g. fonts-noto-cjk; fontconfig finds it)
+apt-get install -y -q --no-install-recommends fontconfig fonts-dejavu-core >/dev/null
 CAMERA_SOURCE=opencv
 if apt_has python3-picamera2; then
     apt-get install -y -q --no-install-recommends python3-picamera2 >/dev/null

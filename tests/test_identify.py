@@ -1,13 +1,17 @@
 """``siamese-edge identify``: the JSON contract, annotated output, real names, and bad inputs."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import cv2
 import numpy as np
 import pytest
 
 from edge.cli import main
+from tests.conftest import REPO
 
 KEYS = {"image", "box", "det_score", "name", "score", "runner_up"}
 
@@ -110,8 +114,40 @@ def test_human_readable_output(faces, gallery, capsys, tmp_path):
     assert out[2] == f"{blank}: no face found: the picture is blank (one flat colour)"
 
 
-def test_annotation_labels_keep_latin_names_readable():
-    """OpenCV's fonts draw only ASCII: accented names lose their accents, not their letters."""
+def test_annotated_pictures_draw_names_in_their_own_letters(faces, tmp_path):
+    """`identify --out`: a person enrolled as "Zoë Ünal" is labelled with her diaereses (the font
+    fontconfig finds for her letters). OpenCV's ASCII font would draw "Zoe Unal" for her, pixel for
+    pixel the label of a person enrolled as "Zoe Unal"; here the two pictures differ, and only in
+    the label above her face — the face, its box and the rest of the photo are the same pixels."""
+    from edge.annotate import font_file_for
+
+    if font_file_for("Zoë Ünal") is None:
+        pytest.skip("no fontconfig or no font with these letters on this machine (install.sh installs DejaVu)")
+    pictures, boxes = {}, {}
+    for name in ("Zoë Ünal", "Zoe Unal"):
+        folder = tmp_path / name / "gallery" / name
+        folder.mkdir(parents=True)
+        shutil.copy(faces.obama[0], folder)
+        out = tmp_path / name / "annotated"
+        r = subprocess.run([sys.executable, "-m", "edge.cli", "identify", "--json", "--gallery", str(folder.parent),
+                            "--out", str(out), str(faces.obama[1])], capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert r.returncode == 0, r.stderr[-1500:]
+        (row,) = [json.loads(line) for line in r.stdout.splitlines()]
+        assert row["name"] == name
+        boxes[name] = [round(v) for v in row["box"]]
+        (picture,) = out.iterdir()  # one photo in, one annotated picture out
+        pictures[name] = cv2.imdecode(np.frombuffer(picture.read_bytes(), np.uint8), cv2.IMREAD_COLOR).astype(int)
+    assert boxes["Zoë Ünal"] == boxes["Zoe Unal"]
+    x, y, w, h = boxes["Zoe Unal"]
+    differ = np.abs(pictures["Zoë Ünal"] - pictures["Zoe Unal"]).max(axis=2) > 40
+    rows, cols = np.nonzero(differ)
+    assert rows.size > 4  # the dots over ë and Ü …
+    assert rows.max() < y and cols.min() >= x - 2  # … in the label band above the face, nowhere else
+
+
+def test_annotation_labels_without_a_font_keep_latin_names_readable():
+    """The fallback (no font with the name's letters): OpenCV's ASCII font, accents dropped, not letters."""
     from edge.annotate import drawable
 
     assert drawable("José Müller") == "Jose Muller"
