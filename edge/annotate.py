@@ -76,13 +76,33 @@ def _font_covering(codepoints: frozenset[int]) -> str | None:
     return min(fonts, key=preference)[0]
 
 
+def needs_shaping(text: str) -> bool:
+    """Whether ``text`` can only be drawn right by a text shaper: right-to-left letters (Arabic,
+    Hebrew) or combining marks that do not compose into one character (most Indic scripts).
+
+    Why: without one, Pillow lays glyphs out one by one, left to right — "محمد" would come out
+    reversed and unjoined, a wrong name rather than no name."""
+    return any(unicodedata.bidirectional(c) in ("R", "AL") or unicodedata.category(c) in ("Mn", "Mc")
+               for c in unicodedata.normalize("NFC", text))
+
+
+def _can_shape() -> bool:
+    from PIL import features
+
+    return bool(features.check("raqm") and features.check("fribidi"))
+
+
 def _draw_label(out: np.ndarray, text: str, x: int, y: int, colour: tuple[int, int, int], height: int) -> np.ndarray:
     """``text`` in white on a ``colour`` band whose bottom edge is at ``y`` (moved down to fit the
     picture), ``height`` pixels tall; returns the picture (a new array when Pillow drew it)."""
+    text = unicodedata.normalize("NFC", text)
     font_file = font_file_for(text)
     if font_file is not None:
         try:
             from PIL import Image, ImageDraw, ImageFont
+
+            if needs_shaping(text) and not _can_shape():
+                raise ValueError("no text shaper (libraqm) for this script")
 
             font = ImageFont.truetype(font_file, max(8, round(height * 0.8)))
             picture = Image.fromarray(np.ascontiguousarray(out[..., ::-1]))

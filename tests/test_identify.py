@@ -146,6 +146,27 @@ def test_annotated_pictures_draw_names_in_their_own_letters(faces, tmp_path):
     assert rows.max() < y and cols.min() >= x - 2  # … in the label band above the face, nowhere else
 
 
+def test_a_name_that_needs_a_text_shaper_is_not_drawn_without_one(monkeypatch):
+    """Right-to-left and Indic names need a shaper (libraqm): without one Pillow would draw "محمد"
+    reversed and unjoined — a wrong name — so the label falls back to the ASCII font's marks."""
+    from edge import annotate as drawing
+
+    assert [drawing.needs_shaping(t) for t in ("Zoë", "Ёжиков", "王伟", "محمد", "דוד", "देवी")] == \
+        [False, False, False, True, True, True]
+    if drawing.font_file_for("محمد") is None:
+        pytest.skip("no font with Arabic letters on this machine")
+    def label(monkeypatch_to: dict) -> np.ndarray:
+        with monkeypatch.context() as m:
+            for name, value in monkeypatch_to.items():
+                m.setattr(drawing, name, value)
+            return drawing._draw_label(np.full((120, 200, 3), 90, np.uint8), "محمد", 10, 60, drawing.KNOWN, 14)
+
+    in_ascii_font = label({"font_file_for": lambda text: None})
+    assert np.array_equal(label({"_can_shape": lambda: False}), in_ascii_font)
+    if drawing._can_shape():
+        assert not np.array_equal(label({}), in_ascii_font)  # with a shaper: drawn in the font
+
+
 def test_annotation_labels_without_a_font_keep_latin_names_readable():
     """The fallback (no font with the name's letters): OpenCV's ASCII font, accents dropped, not letters."""
     from edge.annotate import drawable
