@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.camera import Camera, CameraError, make_camera
+from edge.camera import Camera, CameraError, is_recording, make_camera
 from edge.camera.reconnect import ReconnectingCamera
 from edge.config import Config, check_files, load_config, snapshots_folder
 from edge.errors import ConfigError
@@ -115,7 +115,7 @@ class Daemon:
         self.gallery = self._new_gallery(cfg)
         self.snapshots = self._new_snapshots(cfg)
         self.watcher = self._new_watcher(cfg)
-        self.frames = LatestFrame(lossless=cfg.camera.source == "replay" and not cfg.camera.realtime)
+        self.frames = LatestFrame(lossless=is_recording(cfg.camera) and not cfg.camera.realtime)
         self.totals = Stats()  # counts since start (the status file, the metrics) …
         self.interval_start = self.totals.mark()  # … and where the current stats interval began
         self.gallery_updates = 0

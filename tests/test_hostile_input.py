@@ -658,6 +658,33 @@ state_dir: {tmp_path / 'state'}
     assert tree_digest(tmp_path, skip=(str(tmp_path / "state"),)) == before
 
 
+def test_16_a_video_file_with_realtime_false_is_analysed_frame_by_frame(faces, tmp_path):
+    """`camera.realtime: false` works for a video file given as the opencv device as it does for a
+    replay: every frame analysed (none dropped however slow the machine), on the video's clock."""
+    from edge.config import parse_config
+    from edge.daemon import Daemon
+    from tests.test_daemon import ListSink
+
+    (tmp_path / "gallery" / "Barack Obama").mkdir(parents=True)
+    shutil.copy(faces.obama[0], tmp_path / "gallery" / "Barack Obama")
+    video = tmp_path / "door.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 2, (640, 480))
+    for photo in [faces.obama[1]] * 6 + [None] * 4 + [faces.obama[2]] * 6:  # two visits 2 s apart
+        writer.write(frame_of(photo))
+    writer.release()
+    sink = ListSink()
+    daemon = Daemon(parse_config(f"""
+camera: {{source: opencv, device: {video}, realtime: false}}
+detector: {{model: full}}
+recognition: {{votes_needed: 3, track_timeout_s: 1, cooldown_s: 1.5}}
+gallery: {{folder: {tmp_path / 'gallery'}}}
+state_dir: {tmp_path / 'state'}
+"""), sinks=[sink])
+    assert daemon.run() == 0
+    assert daemon.processed == 16 and daemon.frames.dropped == 0
+    assert [e.name for e in sink.events if e.type == "recognized"] == ["Barack Obama", "Barack Obama"]
+
+
 def test_5_an_event_log_on_a_full_disk_warns_once_and_the_events_go_on(caplog):
     from edge.events import Event
     from edge.events.log_sink import LogSink

@@ -34,6 +34,14 @@ class Camera(Protocol):
     def close(self) -> None: ...
 
 
+def is_recording(cfg: CameraConfig) -> bool:
+    """Whether the source is a recording (a replay, or a video file given as the opencv device),
+    which ``realtime: false`` then reads frame by frame on its own clock; a live camera ignores it."""
+    from pathlib import Path
+
+    return cfg.source == "replay" or (cfg.source == "opencv" and Path(cfg.device).is_file())
+
+
 def make_camera(cfg: CameraConfig) -> Camera:
     """The configured source (hardware libraries are imported only when chosen)."""
     if cfg.source == "replay":
@@ -47,8 +55,8 @@ def make_camera(cfg: CameraConfig) -> Camera:
         from edge.camera.replay import ReplayCamera
 
         if Path(cfg.device).is_file():  # a recording: play it at its own rate and end, like a replay
-            return ReplayCamera(cfg.device, fps=None, loop=cfg.loop, name=f"opencv:{cfg.device}",
-                                fallback_fps=cfg.fps)
+            return ReplayCamera(cfg.device, fps=None, loop=cfg.loop, realtime=cfg.realtime,
+                                name=f"opencv:{cfg.device}", fallback_fps=cfg.fps)
 
         return OpenCVCamera(cfg.device, cfg.width, cfg.height, cfg.fps)
     from edge.camera.picam import PiCamera
