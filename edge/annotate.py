@@ -13,6 +13,7 @@ import functools
 import shutil
 import subprocess
 import unicodedata
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -86,42 +87,77 @@ def needs_shaping(text: str) -> bool:
                for c in unicodedata.normalize("NFC", text))
 
 
+@functools.lru_cache(maxsize=1)
 def _can_shape() -> bool:
     from PIL import features
 
     return bool(features.check("raqm") and features.check("fribidi"))
 
 
-def _draw_label(out: np.ndarray, text: str, x: int, y: int, colour: tuple[int, int, int], height: int) -> np.ndarray:
-    """``text`` in white on a ``colour`` band whose bottom edge is at ``y`` (moved down to fit the
-    picture), ``height`` pixels tall; returns the picture (a new array when Pillow drew it)."""
-    text = unicodedata.normalize("NFC", text)
+@functools.lru_cache(maxsize=32)
+def _loaded_font(font_file: str, size: int):  # -> PIL.ImageFont.FreeTypeFont
+    from PIL import ImageFont
+
+    return ImageFont.truetype(font_file, size)
+
+
+@dataclass(frozen=True)
+class Label:
+    """A text on a coloured band whose bottom edge is at ``y`` (moved down to fit the picture)."""
+
+    text: str
+    x: int
+    y: int
+    colour: tuple[int, int, int]  # BGR
+
+
+def _font_for(text: str, height: int):  # -> PIL.ImageFont.FreeTypeFont | None
+    """The font to draw ``text`` in, or ``None`` for OpenCV's ASCII font: no font has its letters,
+    no Pillow, a script that needs a shaper this Pillow lacks, or a font file it cannot read."""
     font_file = font_file_for(text)
-    if font_file is not None:
-        try:
-            from PIL import Image, ImageDraw, ImageFont
+    if font_file is None:
+        return None
+    try:
+        if needs_shaping(text) and not _can_shape():
+            return None
+        return _loaded_font(font_file, max(8, round(height * 0.8)))
+    except (ImportError, OSError, ValueError):
+        return None
 
-            if needs_shaping(text) and not _can_shape():
-                raise ValueError("no text shaper (libraqm) for this script")
 
-            font = ImageFont.truetype(font_file, max(8, round(height * 0.8)))
-            picture = Image.fromarray(np.ascontiguousarray(out[..., ::-1]))
-            draw = ImageDraw.Draw(picture)
-            left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-            ty = max(y, bottom - top + 4)
-            draw.rectangle((x, ty - (bottom - top) - 4, x + right - left + 4, ty), fill=colour[::-1])
-            draw.text((x + 2 - left, ty - (bottom - top) - 2 - top), text, font=font, fill=WHITE)
-            return np.asarray(picture)[..., ::-1].copy()
-        except (ImportError, OSError, ValueError):
-            pass  # no Pillow, or a font it cannot read: the ASCII font below
+def _draw_labels(out: np.ndarray, labels: list[Label], height: int) -> np.ndarray:
+    """Each label in white on its band, ``height`` pixels tall; returns the picture (a new array
+    when Pillow drew). Those a font covers are drawn by Pillow in one pass over the picture (one
+    conversion there and back, however many faces), the rest in OpenCV's ASCII font."""
+    labels = [Label(unicodedata.normalize("NFC", lb.text), lb.x, lb.y, lb.colour) for lb in labels]
+    fonts = [_font_for(lb.text, height) for lb in labels]
+    for lb, font in zip(labels, fonts, strict=True):
+        if font is None:
+            _draw_ascii(out, lb, height)
+    if all(font is None for font in fonts):
+        return out
+    from PIL import Image, ImageDraw
+
+    picture = Image.fromarray(np.ascontiguousarray(out[..., ::-1]))
+    draw = ImageDraw.Draw(picture)
+    for lb, font in zip(labels, fonts, strict=True):
+        if font is not None:
+            left, top, right, bottom = draw.textbbox((0, 0), lb.text, font=font)
+            ty = max(lb.y, bottom - top + 4)
+            draw.rectangle((lb.x, ty - (bottom - top) - 4, lb.x + right - left + 4, ty), fill=lb.colour[::-1])
+            draw.text((lb.x + 2 - left, ty - (bottom - top) - 2 - top), lb.text, font=font, fill=WHITE)
+    return np.asarray(picture)[..., ::-1].copy()
+
+
+def _draw_ascii(out: np.ndarray, lb: Label, height: int) -> None:
     thickness = max(1, round(height / 14))
     scale = height / 30
-    label = drawable(text)
-    (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
-    ty = max(y, th + base + 2)
-    cv2.rectangle(out, (x, ty - th - base - 2), (x + tw + 2, ty), colour, -1)
-    cv2.putText(out, label, (x + 1, ty - base - 1), cv2.FONT_HERSHEY_SIMPLEX, scale, WHITE, thickness, cv2.LINE_AA)
-    return out
+    text = drawable(lb.text)
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    ty = max(lb.y, th + base + 2)
+    cv2.rectangle(out, (lb.x, ty - th - base - 2), (lb.x + tw + 2, ty), lb.colour, -1)
+    cv2.putText(out, text, (lb.x + 1, ty - base - 1), cv2.FONT_HERSHEY_SIMPLEX, scale, WHITE, thickness,
+                cv2.LINE_AA)
 
 
 def annotate(image_bgr: np.ndarray, results: list[Identified]) -> np.ndarray:
@@ -129,14 +165,13 @@ def annotate(image_bgr: np.ndarray, results: list[Identified]) -> np.ndarray:
     out = image_bgr.copy()
     thickness = max(1, round(max(out.shape[:2]) / 400))
     height = max(12, round(max(out.shape[:2]) / 47))  # label height: 14 px on a 640-px picture
+    labels = []
     for r in results:
         x, y, w, h = (round(v) for v in r.face.box)
-        cv2.rectangle(out, (x, y), (x + w, y + h), KNOWN if r.match.name else UNKNOWN, thickness)
-    for r in results:  # labels over every box, never under the next face's frame
-        x, y = (round(v) for v in r.face.box[:2])
-        out = _draw_label(out, f"{r.match.name or 'unknown'} {r.match.score:.2f}", x, y,
-                          KNOWN if r.match.name else UNKNOWN, height)
-    return out
+        colour = KNOWN if r.match.name else UNKNOWN
+        cv2.rectangle(out, (x, y), (x + w, y + h), colour, thickness)
+        labels.append(Label(f"{r.match.name or 'unknown'} {r.match.score:.2f}", x, y, colour))
+    return _draw_labels(out, labels, height)  # over every box, never under the next face's frame
 
 
 def annotate_detections(image_bgr: np.ndarray, faces: list) -> np.ndarray:

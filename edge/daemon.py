@@ -62,7 +62,7 @@ class LatestFrame:
         self.captured = 0
         self.dropped = 0
 
-    def put(self, frame: np.ndarray | None, filmed: float = 0.0) -> None:
+    def put(self, frame: np.ndarray | None, filmed: float) -> None:
         """Offer ``frame`` (``None``: the source has ended), filmed at ``filmed`` (monotonic seconds)."""
         with self._cond:
             if frame is None:

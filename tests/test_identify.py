@@ -159,7 +159,8 @@ def test_a_name_that_needs_a_text_shaper_is_not_drawn_without_one(monkeypatch):
         with monkeypatch.context() as m:
             for name, value in monkeypatch_to.items():
                 m.setattr(drawing, name, value)
-            return drawing._draw_label(np.full((120, 200, 3), 90, np.uint8), "محمد", 10, 60, drawing.KNOWN, 14)
+            return drawing._draw_labels(np.full((120, 200, 3), 90, np.uint8),
+                                        [drawing.Label("محمد", 10, 60, drawing.KNOWN)], 14)
 
     in_ascii_font = label({"font_file_for": lambda text: None})
     assert np.array_equal(label({"_can_shape": lambda: False}), in_ascii_font)

@@ -12,6 +12,7 @@ slower than it was filmed). Without it, or when it returns ``None``, the arrival
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -37,8 +38,6 @@ class Camera(Protocol):
 def is_recording(cfg: CameraConfig) -> bool:
     """Whether the source is a recording (a replay, or a video file given as the opencv device),
     which ``realtime: false`` then reads frame by frame on its own clock; a live camera ignores it."""
-    from pathlib import Path
-
     return cfg.source == "replay" or (cfg.source == "opencv" and Path(cfg.device).is_file())
 
 
@@ -49,12 +48,10 @@ def make_camera(cfg: CameraConfig) -> Camera:
 
         return ReplayCamera(cfg.path, fps=cfg.fps, loop=cfg.loop, realtime=cfg.realtime)
     if cfg.source == "opencv":
-        from pathlib import Path
-
         from edge.camera.opencv import OpenCVCamera
         from edge.camera.replay import ReplayCamera
 
-        if Path(cfg.device).is_file():  # a recording: play it at its own rate and end, like a replay
+        if is_recording(cfg):  # a video file: play it at its own rate and end, like a replay
             return ReplayCamera(cfg.device, fps=None, loop=cfg.loop, realtime=cfg.realtime,
                                 name=f"opencv:{cfg.device}", fallback_fps=cfg.fps)
 
