@@ -10,7 +10,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
+import re
 import shutil
+import stat
 import sys
 from pathlib import Path
 
@@ -194,6 +197,40 @@ def _photos_by_hash(folder: Path) -> dict[str, Path]:
     return out
 
 
+def _mount_points() -> list[Path]:
+    """Every mount point this process sees (``/proc/self/mountinfo``; empty where there is none).
+    Bind mounts of a folder on the same file system show only here, not as a change of device."""
+    try:
+        lines = Path("/proc/self/mountinfo").read_text(errors="surrogateescape").splitlines()
+    except OSError:
+        return []
+    octal = re.compile(r"\\([0-7]{3})")  # the kernel writes space, tab, newline and backslash as \ooo
+    return [Path(octal.sub(lambda m: chr(int(m.group(1), 8)), f[4])) for f in map(str.split, lines) if len(f) > 4]
+
+
+def _mount_inside(top: Path) -> Path | None:
+    """``top`` itself or the first folder under it that is a mount point (a bind mount, a USB stick,
+    a backup drive), or None.
+
+    ``rmtree`` never follows symlinks but does descend into mounts: whatever is mounted in a person's
+    folder would be emptied with it, so removal refuses instead."""
+    real = top.resolve()
+    for mount in _mount_points():
+        if mount == real or real in mount.parents:
+            return top / mount.relative_to(real)
+    device = top.lstat().st_dev
+    for root, dirs, _ in os.walk(top, followlinks=False):
+        for d in dirs:
+            path = Path(root) / d
+            try:
+                st = path.lstat()
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode) and st.st_dev != device:
+                return path
+    return None
+
+
 def cmd_add(args: argparse.Namespace) -> int:
     folder, _ = _defaults(args)
     return 1 if add_photos(folder, args.name, [Path(i) for i in args.images]) else 0
@@ -212,6 +249,9 @@ def cmd_remove(args: argparse.Namespace) -> int:
     if target.is_symlink():
         raise ConfigError(f"{printable(target)} is a symlink: remove it yourself, nothing was deleted")
     is_person = target.is_dir()
+    if is_person and (mount := _mount_inside(target)) is not None:
+        raise ConfigError(f"{printable(mount)} is another file system mounted inside {printable(target)}: "
+                          "unmount or move it first, nothing was deleted")
     flat = flat_photos(folder, name)
     if not is_person and not flat:
         print(f"error: nobody called {printable(name)!r} in {printable(folder)}", file=sys.stderr)
