@@ -142,7 +142,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     for e in st.get("last_events", [])[-5:]:
         when = time.strftime("%H:%M:%S", time.localtime(e.get("timestamp", 0)))
         who = e.get("name") or ", ".join(e.get("names", [])) or ""
-        print(f"  {when} {e['type']} {printable(who)}" + (f" {e['score']:.3f}" if "score" in e else ""))
+        print(f"  {when} {e['type']} {printable(who)}" + (f" {e['score']:.3f}" if "score" in e else "")
+              + (f" (at {e['video_s']:.1f} s of the recording)" if "video_s" in e else ""))
     return 0 if alive else 1
 
 

@@ -50,20 +50,21 @@ class LatestFrame:
     A live camera must never wait for the loop (stale frames are worse than dropped ones), but a
     recorded clip replayed with ``realtime: false`` should be analysed frame by frame: ``lossless``
     makes ``put`` wait until the loop has taken the previous frame. Each frame travels with the
-    time it was filmed (see :meth:`Daemon._capture`).
+    time it was filmed and, from a recording, its place in it (see :meth:`Daemon._capture`).
     """
 
     def __init__(self, lossless: bool = False) -> None:
         self.lossless = lossless
         self.closed = False
         self._cond = threading.Condition()
-        self._frame: tuple[np.ndarray, float] | None = None
+        self._frame: tuple[np.ndarray, float, float | None] | None = None
         self.ended = False
         self.captured = 0
         self.dropped = 0
 
-    def put(self, frame: np.ndarray | None, filmed: float) -> None:
-        """Offer ``frame`` (``None``: the source has ended), filmed at ``filmed`` (monotonic seconds)."""
+    def put(self, frame: np.ndarray | None, filmed: float, position: float | None) -> None:
+        """Offer ``frame`` (``None``: the source has ended), filmed at ``filmed`` (monotonic seconds),
+        lying ``position`` seconds into its recording (``None`` from a live camera)."""
         with self._cond:
             if frame is None:
                 self.ended = True
@@ -72,12 +73,13 @@ class LatestFrame:
                     self._cond.wait(0.5)
                 if self._frame is not None:
                     self.dropped += 1
-                self._frame = (frame, filmed)
+                self._frame = (frame, filmed, position)
                 self.captured += 1
             self._cond.notify()
 
-    def take(self, timeout: float) -> tuple[np.ndarray, float] | None:
-        """The newest frame and its time, or ``None`` when none came within ``timeout`` seconds."""
+    def take(self, timeout: float) -> tuple[np.ndarray, float, float | None] | None:
+        """The newest frame, its time and its place in a recording, or ``None`` when none came within
+        ``timeout`` seconds."""
         with self._cond:
             if self._frame is None and not self.ended:
                 self._cond.wait(timeout)
@@ -228,11 +230,12 @@ class Daemon:
     def _capture(self) -> None:
         """The camera thread. A frame's time is the source's own where it keeps one (a recording
         read faster or slower than it was filmed) and its arrival otherwise: tracks, cooldowns and
-        the motion gate then measure the scene's time, not how long the analysis took."""
+        the motion gate then measure the scene's time, not how long the analysis took. A frame from a
+        recording also carries its place in it, which its events report as ``video_s``."""
         while not self.stop_event.is_set():
             frame = self.camera.read()
             filmed = self.camera.frame_time()
-            self.frames.put(frame, time.monotonic() if filmed is None else filmed)
+            self.frames.put(frame, time.monotonic() if filmed is None else filmed, self.camera.position())
             if frame is None:
                 return
 
@@ -354,7 +357,7 @@ class Daemon:
             self.shutdown()
         return 0
 
-    def _process(self, frame: np.ndarray, now: float) -> None:
+    def _process(self, frame: np.ndarray, now: float, position: float | None) -> None:
         rec = self.recognizer
         if self.gate is not None and not self.gate.should_analyse(frame, now, tracking=bool(self.tracker.tracks)):
             self.totals.add_gated()
@@ -371,10 +374,10 @@ class Daemon:
         self.totals.add(rec.times, len(results), n_carried)
         for a in self.tracker.update(results, now):
             self.totals.announce(a.kind)
-            snapshot = self._snapshot(frame, a) if a.kind in self.cfg.snapshots.announcements else None
+            snapshot = self._snapshot(frame, a, position) if a.kind in self.cfg.snapshots.announcements else None
             self.bus.publish(self._event(a.kind, name=a.name, score=a.score, runner_up=a.runner_up,
                                          runner_up_score=a.runner_up_score, box=a.box, track_id=a.track_id,
-                                         snapshot=str(snapshot) if snapshot else None))
+                                         snapshot=str(snapshot) if snapshot else None, video_s=position))
             if a.kind == "recognized":
                 log.info("recognized %s (score %.3f, track %d)", a.name, a.score, a.track_id)
             elif a.runner_up:
@@ -384,9 +387,9 @@ class Daemon:
         present = self.tracker.present()
         if present != self.present:
             self.present = present
-            self.bus.publish(self._event("present", names=tuple(sorted(present))))
+            self.bus.publish(self._event("present", names=tuple(sorted(present)), video_s=position))
 
-    def _snapshot(self, frame: np.ndarray, a: Announcement) -> Path | None:
+    def _snapshot(self, frame: np.ndarray, a: Announcement, position: float | None) -> Path | None:
         """Save the announced face with context, from the camera's full-resolution image when it
         has one (picamera2's main stream) and the analysed frame otherwise."""
         full = self.camera.full_resolution()
@@ -397,6 +400,8 @@ class Daemon:
         closest = a.identified.match.best
         meta = {"name": a.name, "closest": closest, "score": round(float(a.score), 4),
                 "camera": self.camera.name, "device": self.cfg.device_name}
+        if position is not None:
+            meta["video_s"] = round(position, 3)
         return self.snapshots.save(frame, box, a.kind, a.track_id, meta)
 
     def status(self, stopped: bool = False) -> dict:

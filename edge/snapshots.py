@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -57,6 +58,32 @@ def context_crop(frame: np.ndarray, box: tuple[float, float, float, float], marg
     if x1 <= x0 or y1 <= y0:
         return frame
     return frame[y0:y1, x0:x1]
+
+
+SIDECAR_TYPES: dict[str, type | tuple[type, ...]] = {
+    "time": (int, float), "score": (int, float), "video_s": (int, float), "track": int,
+    "kind": str, "name": str, "closest": str, "camera": str, "device": str,
+}
+
+MAX_TIME = 2.5e11  # seconds since 1970: about the year 9900, within what time.localtime can show
+
+
+def _well_typed(meta: object) -> dict:
+    """The sidecar fields that have the type ``save`` writes; anything else (a damaged or hand-edited
+    sidecar: a string for a time, NaN, a list) is left out, so listing never fails on it."""
+    if not isinstance(meta, dict):
+        return {}
+    out = {}
+    for key, kinds in SIDECAR_TYPES.items():
+        value = meta.get(key)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            continue
+        if key == "time" and not 0 <= value <= MAX_TIME:
+            continue
+        out[key] = value
+    return out
 
 
 class Snapshots:
@@ -132,10 +159,9 @@ class Snapshots:
         for sid, path, mtime in self._photos():
             try:
                 meta = json.loads((self.folder / f"{sid}.json").read_text(encoding="utf-8"))
-                meta = meta if isinstance(meta, dict) else {}
             except (OSError, ValueError):
-                meta = {"time": mtime}
-            out.append(Snapshot(sid, path, meta))
+                meta = {}
+            out.append(Snapshot(sid, path, {"time": mtime} | _well_typed(meta)))
         return sorted(out, key=lambda s: (s.meta.get("time", 0), s.id))
 
     def get(self, sid: str) -> Snapshot | None:

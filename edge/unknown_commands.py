@@ -54,6 +54,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"no snapshots in {printable(folder)}")
     for r in rows:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.get("time", 0)))
+        if "video_s" in r:  # from a recording: where in it to look
+            when += f" (at {r['video_s']:.1f} s of the recording)"
         who = r.get("name") or "unknown"
         closest = f"closest {printable(r['closest'])} {r['score']:.3f}" if r.get("closest") and "score" in r else ""
         print(f"{r['id']}  {when}  {who:10s} {closest}  {printable(r['file'])}")

@@ -185,6 +185,33 @@ def test_a_recording_analysed_frame_by_frame_keeps_the_videos_own_time(scene, fa
     assert first != second  # two visits, two tracks
 
 
+def test_events_from_a_recording_say_where_in_it_they_happened(scene):
+    """The scene's frames replayed at 2 fps (Obama in frames 0-11, Grace Hopper in 20-31): each
+    announcement and each change of who is present carries ``video_s``, the frame's place in the
+    recording (its number in name order / fps), and so does the stranger's snapshot, so someone
+    reviewing the clip can find the moment. Events not about a frame have none."""
+    cfg = scene / "config.yaml"
+    cfg.write_text(config_text(scene).replace("fps: 20", "fps: 2")
+                   .replace("track_timeout_s: 0.2", "track_timeout_s: 1"))
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--config", str(cfg)], capture_output=True,
+                       text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-1500:]
+    events = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    (obama,) = (e for e in events if e["type"] == "recognized")
+    (stranger,) = (e for e in events if e["type"] == "unknown")
+    assert 1.0 <= obama["video_s"] <= 5.5 and 10.0 <= stranger["video_s"] <= 15.5  # within each visit
+    assert all(e["video_s"] * 2 == int(e["video_s"] * 2) for e in (obama, stranger))  # on the 0.5 s grid
+    present = [(e["names"], e["video_s"]) for e in events if e["type"] == "present"]
+    assert present[0] == (["Barack Obama"], obama["video_s"])
+    assert present[1][0] == [] and 6.0 <= present[1][1] <= 7.5  # gone: frames 12 on are empty
+    sidecar = json.loads(Path(stranger["snapshot"]).with_suffix(".json").read_text())
+    assert sidecar["video_s"] == stranger["video_s"]
+    listed = subprocess.run([sys.executable, "-m", "edge.cli", "unknown", "list", "--config", str(cfg)],
+                            capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert f"(at {stranger['video_s']:.1f} s of the recording)" in listed.stdout, listed
+    assert all("video_s" not in e for e in events if e["type"] in ("started", "stopping"))
+
+
 def test_enrollment_never_shares_an_interpreter_with_the_recognition_loop(scene):
     """The gallery thread embeds new photos while the loop runs: TFLite interpreters are not
     thread-safe, so enrollment builds its own detector, landmark and embedding interpreters (and

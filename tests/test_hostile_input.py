@@ -380,6 +380,31 @@ def test_4_a_row_with_a_wrong_size_embedding_is_recomputed(small_gallery, tmp_pa
     assert r.returncode == 0 and again["embedded"] == 1, r.stderr
 
 
+@pytest.mark.parametrize("sidecar", ['{"time": "yesterday", "score": "high", "closest": 5}',
+                                     '{"time": 1e300, "video_s": NaN, "track": true}', '[1, 2]', '{"time": -1',
+                                     '\udcff not json'])
+def test_4_a_damaged_snapshot_sidecar_is_listed_from_what_it_still_says(tmp_path, sidecar):
+    """`unknown list` over a snapshot whose JSON sidecar is damaged or hand-edited (wrong types, a
+    time no calendar shows, not JSON at all): listed with the file's own time, no traceback, and
+    the sidecar left as it was; a sound neighbour keeps every field."""
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    for sid in ("20261201-101010-000-unknown-t1", "20261201-101011-000-unknown-t2"):
+        cv2.imwrite(str(folder / f"{sid}.jpg"), np.zeros((8, 8, 3), np.uint8))
+    (folder / "20261201-101010-000-unknown-t1.json").write_text(sidecar, errors="surrogateescape")
+    (folder / "20261201-101011-000-unknown-t2.json").write_text(
+        '{"time": 1896121000.5, "kind": "unknown", "closest": "Ann", "score": 0.61, "video_s": 12.5}')
+    before = tree_digest(tmp_path)
+    r = se("unknown", "list", "--snapshots", str(folder))
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-1500:]
+    damaged, sound = r.stdout.splitlines()
+    assert damaged.startswith("20261201-101010-000-unknown-t1 ") and "closest" not in damaged
+    assert "closest Ann 0.610" in sound and "(at 12.5 s of the recording)" in sound
+    rows = json.loads(se("unknown", "list", "--snapshots", str(folder), "--json").stdout)
+    assert set(rows[0]) == {"id", "file", "time"} and rows[1]["video_s"] == 12.5
+    assert tree_digest(tmp_path) == before
+
+
 # --------------------------------------------------------------------------- 5: a full disk
 
 
@@ -704,6 +729,11 @@ state_dir: {tmp_path / 'state'}
     r = se("run", "--config", str(cfg))
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-1500:]
     assert r.stdout.count('"type": "recognized"') == 2 and r.stdout.count('"name": "Barack Obama"') == 2
+    # each announcement says where in the video it was made: the third frame of each visit (3 votes)
+    # at the earliest, within the visit, on the video's own timestamps (a frame every 0.5 s)
+    first, second = (e["video_s"] for e in map(json.loads, r.stdout.splitlines()) if e["type"] == "recognized")
+    assert 1.0 <= first <= 2.5 and 6.0 <= second <= 7.5
+    assert first * 2 == int(first * 2) and second * 2 == int(second * 2)
     status = json.loads(se("status", "--config", str(cfg), "--json").stdout)  # exit 1: it has stopped
     assert status["stopped"] and status["camera"]["captured"] == 16 and status["camera"]["dropped"] == 0
     assert status["totals"]["frames"] == 16

@@ -8,6 +8,9 @@ backoff while the daemon keeps running.
 A source may also offer ``frame_time()``: when the frame last read was filmed, on the
 :func:`time.monotonic` scale, where that is not the moment it arrived (a recording read faster or
 slower than it was filmed). Without it, or when it returns ``None``, the arrival time serves.
+And it may offer ``position()``: where in the recording that frame lies, in seconds from its start
+(a video's own timestamps; a folder's frame number over its rate), so an event from a recording
+says where to look in it (``video_s``). Live cameras have no position.
 """
 
 from __future__ import annotations

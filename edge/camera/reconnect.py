@@ -80,5 +80,10 @@ class ReconnectingCamera:
         own = getattr(self.camera, "frame_time", None)
         return own() if own is not None else None
 
+    def position(self) -> float | None:
+        """The wrapped source's place in its recording for its last frame (see :mod:`edge.camera`)."""
+        own = getattr(self.camera, "position", None)
+        return own() if own is not None else None
+
     def close(self) -> None:
         self._close_quietly()

@@ -46,6 +46,7 @@ class ReplayCamera:
         self._next_t = 0.0
         self._bad: set[Path] = set()
         self._delivered = 0  # frames returned so far, across loops and reopenings (the video's clock)
+        self._position: float | None = None  # where the frame last read lies in the recording, seconds
         self._clock_start: float | None = None
 
     def open(self) -> None:
@@ -75,6 +76,12 @@ class ReplayCamera:
             return None
         return self._clock_start + (self._delivered - 1) * self.period
 
+    def position(self) -> float | None:
+        """Where the frame last read lies in the recording, in seconds from its start: the video's
+        own timestamp, or a folder frame's place in name order over ``fps`` (an unreadable frame
+        keeps its place). Starts again at 0 each time a looping replay does."""
+        return self._position
+
     def _pace(self) -> None:
         if not self.realtime:
             return
@@ -96,6 +103,9 @@ class ReplayCamera:
             if not ok and self.loop:
                 self._video.set(cv2.CAP_PROP_POS_FRAMES, 0)
                 ok, frame = self._video.read()
+            if ok:
+                msec = self._video.get(cv2.CAP_PROP_POS_MSEC)  # after read: the decoded frame's timestamp
+                self._position = msec / 1000 if msec >= 0 else None
             return frame if ok else None
         for _ in range(len(self._frames) + 1):
             if self._i >= len(self._frames):
@@ -103,6 +113,7 @@ class ReplayCamera:
                     return None
                 self._i = 0
             path = self._frames[self._i]
+            self._position = self._i * self.period
             self._i += 1
             try:
                 return read_image(path)

@@ -40,6 +40,7 @@ class Event:
     box: tuple[float, float, float, float] | None = None
     track_id: int | None = None
     snapshot: str | None = None  # the JPEG of the announced face with context (``snapshots``)
+    video_s: float | None = None  # where in the recording the frame lies (replays and video files only)
     message: str | None = None
     people: int | None = None
     names: tuple[str, ...] | None = None  # enrolled people (started, gallery_changed); in view (present)
@@ -53,6 +54,8 @@ class Event:
         for k in ("score", "runner_up_score"):
             if k in d:
                 d[k] = round(d[k], 4)
+        if "video_s" in d:
+            d["video_s"] = round(d["video_s"], 3)
         return d
 
     def to_json(self) -> str:
