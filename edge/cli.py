@@ -95,7 +95,6 @@ def _ago(seconds: float) -> str:
 def cmd_status(args: argparse.Namespace) -> int:
     """The running daemon's status file (see :mod:`edge.status`); exit 0 while it is alive."""
     import json
-    import time
 
     from edge.status import is_fresh, read_status
 
@@ -116,35 +115,50 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 1
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path} is not a status file the daemon wrote ({exc})") from None
-    alive = is_fresh(st)
-    if args.json:
-        print(json.dumps({**st, "alive": alive}, ensure_ascii=False, indent=2))
-        return 0 if alive else 1
+    try:
+        alive = is_fresh(st)
+        if args.json:
+            print(json.dumps({**st, "alive": alive}, ensure_ascii=False, indent=2))
+        else:
+            print("\n".join(_status_lines(st, alive)))
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+        detail = f"no field {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise ConfigError(f"{path} is not a status file this siamese-edge can read ({detail}): was it written "
+                          "by another version? Restart the service after an upgrade") from None
+    return 0 if alive else 1
+
+
+def _status_lines(st: dict, alive: bool) -> list[str]:
+    """``siamese-edge status`` in words, built whole before any is printed (a field missing or of
+    the wrong type raises)."""
+    import time
+
     now = time.time()
+    out: list[str] = []
     state_word = ("running" if alive else "stopped" if st.get("stopped") else "not responding")
-    print(f"{printable(st['device'])}: {state_word} — started {_ago(now - st['started'])} ago (pid {st['pid']}), "
-          f"status written {_ago(now - st['updated'])} ago")
+    out.append(f"{printable(st['device'])}: {state_word} — started {_ago(now - st['started'])} ago (pid {st['pid']}), "
+               f"status written {_ago(now - st['updated'])} ago")
     cam = st["camera"]
-    print(f"camera {printable(cam['name'])}: {'connected' if cam['connected'] else 'LOST'}, "
-          f"{cam.get('fps', 0):.1f} fps, {cam['reconnects']} reconnects, {cam['dropped']} frames dropped")
+    out.append(f"camera {printable(cam['name'])}: {'connected' if cam['connected'] else 'LOST'}, "
+               f"{cam.get('fps', 0):.1f} fps, {cam['reconnects']} reconnects, {cam['dropped']} frames dropped")
     if st.get("stats"):
-        print(f"last interval: {st['stats']}")
+        out.append(f"last interval: {st['stats']}")
     t = st["totals"]
-    print(f"since start: {t['frames']} frames ({t['gated']} passed over by the motion gate), {t['faces']} faces, "
-          + ", ".join(f"{v} {k}" for k, v in sorted(t["announcements"].items())))
-    print(motion_line(st.get("motion")))
+    out.append(f"since start: {t['frames']} frames ({t['gated']} passed over by the motion gate), {t['faces']} faces, "
+               + ", ".join(f"{v} {k}" for k, v in sorted(t["announcements"].items())))
+    out.append(motion_line(st.get("motion")))
     problems = st.get("gallery_problems", [])
-    print(f"people enrolled: {st['people']}" + (f", {len(problems)} gallery problem(s):" if problems else ""))
+    out.append(f"people enrolled: {st['people']}" + (f", {len(problems)} gallery problem(s):" if problems else ""))
     for p in problems[:10]:
-        print(f"  {printable(p['where'])}: {printable(p['what'])}")
-    print("outputs: " + "; ".join(f"{o['name']} {o['delivered']} delivered, {o['dropped']} dropped, "
-                                  f"{o['failed']} failed" for o in st["outputs"]))
+        out.append(f"  {printable(p['where'])}: {printable(p['what'])}")
+    out.append("outputs: " + "; ".join(f"{o['name']} {o['delivered']} delivered, {o['dropped']} dropped, "
+                                       f"{o['failed']} failed" for o in st["outputs"]))
     for e in st.get("last_events", [])[-5:]:
         when = time.strftime("%H:%M:%S", time.localtime(e.get("timestamp", 0)))
         who = e.get("name") or ", ".join(e.get("names", [])) or ""
-        print(f"  {when} {e['type']} {printable(who)}" + (f" {e['score']:.3f}" if "score" in e else "")
-              + (f" (at {e['video_s']:.1f} s of the recording)" if "video_s" in e else ""))
-    return 0 if alive else 1
+        out.append(f"  {when} {e['type']} {printable(who)}" + (f" {e['score']:.3f}" if "score" in e else "")
+                   + (f" (at {e['video_s']:.1f} s of the recording)" if "video_s" in e else ""))
+    return out
 
 
 def motion_line(motion: dict | None) -> str:

@@ -405,6 +405,26 @@ def test_4_a_damaged_snapshot_sidecar_is_listed_from_what_it_still_says(tmp_path
     assert tree_digest(tmp_path) == before
 
 
+@pytest.mark.parametrize("content", ['{"device": "door", "updated": 1}', '{"device": "door", "updated": "soon"}',
+                                     '{"device": "door", "updated": 1, "started": 0, "pid": 1, "camera": []}',
+                                     '["not", "an", "object"]', '{"device": "door",', ''])
+def test_4_a_status_file_from_another_version_or_damaged_is_named_not_a_traceback(tmp_path, content):
+    """`siamese-edge status` reading a status file it cannot make sense of (fields missing or of the
+    wrong type, as an older daemon still running after an upgrade might write; not JSON at all):
+    one message naming the file, exit 2, and nothing half-printed before it."""
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "status.json").write_text(content)
+    r = se("status", "--state", str(tmp_path / "state"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-1500:]
+    assert r.stdout == "" and f"error: {tmp_path / 'state' / 'status.json'} is not a status file" in r.stderr
+    r = se("status", "--state", str(tmp_path / "state"), "--json")  # the file as it is, or the same message
+    assert "Traceback" not in r.stderr, r.stderr[-1500:]
+    if r.returncode == 2:
+        assert r.stdout == "" and "is not a status file" in r.stderr
+    else:
+        assert r.returncode == 1 and json.loads(r.stdout)["alive"] is False
+
+
 # --------------------------------------------------------------------------- 5: a full disk
 
 
