@@ -23,6 +23,7 @@ from edge.vision.matcher import Matcher
 from edge.vision.pipeline import Recognizer
 from edge.vision.runtime import trim_heap
 from gallery.layout import scan
+from gallery.lookalikes import lookalikes
 from gallery.outliers import unlike_their_others
 from gallery.quality import QualityPolicy, choose_face
 from gallery.store import Result, Store
@@ -71,6 +72,12 @@ class SyncReport:
             elif p["enrolled"] == 0:
                 p["warnings"].append("no usable photo: this person cannot be recognised yet")
         return out
+
+
+def _add_warning(report: SyncReport, k: int, warning: str) -> None:
+    """One more warning on ``report.files[k]`` (a file may have several: false colour, an outlier…)."""
+    old = report.files[k].warning
+    report.files[k] = replace(report.files[k], warning=f"{old}; {warning}" if old else warning)
 
 
 class Gallery:
@@ -127,8 +134,11 @@ class Gallery:
         dim = self.recognizer.embedder.card.embedding_size
         matrix = np.stack(embeddings) if embeddings else np.zeros((0, dim), np.float32)
         self._name_outliers(report, names, matrix, enrolled_at)
+        matcher = self.recognizer.make_matcher(names, matrix)
+        for found in lookalikes(matcher):
+            _add_warning(report, enrolled_at[found.row], found.warning())
         self.last_report = report
-        return self.recognizer.make_matcher(names, matrix), report
+        return matcher, report
 
     def _name_outliers(self, report: SyncReport, names: list[str], matrix: np.ndarray,
                        enrolled_at: list[int]) -> None:
@@ -139,10 +149,8 @@ class Gallery:
             return
         for i, (median, others) in unlike_their_others(names, matrix, card.head_weights, card.head_bias).items():
             k = enrolled_at[i]
-            warning = (f"looks unlike {names[i]}'s other {others} photos (the model's same-person probability "
-                       f"against them: median {median:.2f}): is it someone else?")
-            old = report.files[k].warning
-            report.files[k] = replace(report.files[k], warning=f"{old}; {warning}" if old else warning)
+            _add_warning(report, k, f"looks unlike {names[i]}'s other {others} photos (the model's same-person "
+                                    f"probability against them: median {median:.2f}): is it someone else?")
 
     def cache_key(self) -> str:
         """The model and every setting that decides a photo's verdict (quality gates, pixel limit,

@@ -511,3 +511,51 @@ def test_a_photo_of_somebody_else_in_a_persons_folder_is_named(faces, tmp_path):
     finally:
         proc.kill()
         proc.communicate()
+
+
+def test_two_people_the_model_cannot_tell_apart_are_named_before_anyone_is_greeted_wrongly(faces, tmp_path):
+    """A third photo of Barack Obama enrolled as "Brother" (a look-alike relative, or the wrong file
+    in a folder): `gallery status` says the gallery would take Brother's photo for Obama, and that
+    each of Obama's own is too like Brother's (or taken for it); the gallery without it warns nobody. The
+    running daemon says it in its log within seconds of the photo being dropped in."""
+    from tests.test_daemon import _start, _wait_for, config_text, write_replay
+
+    gallery = tmp_path / "gallery"
+    for person, photos in (("Barack Obama", faces.obama[:2]), ("Joe Biden", [faces.biden]),
+                           ("Grace Hopper", [faces.hopper])):
+        (gallery / person).mkdir(parents=True)
+        for photo in photos:
+            shutil.copy(photo, gallery / person)
+
+    def status() -> dict[str, str]:
+        r = subprocess.run([sys.executable, "-m", "edge.cli", "gallery", "status", "--gallery", str(gallery),
+                            "--state", str(tmp_path / "state"), "--json"], capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert r.returncode == 0, r.stderr
+        return {f"{f['person']}/{Path(f['path']).name}": f["warning"] for f in json.loads(r.stdout)}
+
+    assert not any("gallery would take" in w or "too like" in w for w in status().values())
+
+    write_replay(tmp_path / "replay", [(None, 4)])
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(config_text(tmp_path, loop="true"))
+    proc = _start(cfg)
+    try:
+        _wait_for(proc, "running:", timeout=60)
+        (gallery / "Brother").mkdir()
+        shutil.copy(faces.obama[2], gallery / "Brother" / "brother.jpg")
+        lines = _wait_for(proc, "'Brother': brother.jpg: the gallery would take this face for Barack Obama (score 0.",
+                          timeout=60)
+        assert sum("'Barack Obama': " in line and "Brother" in line for line in lines) == 2, lines
+    finally:
+        proc.kill()
+        proc.communicate()
+    warned = status()
+    assert warned["Brother/brother.jpg"].startswith("the gallery would take this face for Barack Obama (score 0.")
+    assert warned["Brother/brother.jpg"].endswith("Brother has no other photo): if it is not Brother, move it; "
+                                                  "if it is, add clearer photos of both")
+    obama = [w for k, w in warned.items() if k.startswith("Barack Obama/")]
+    assert len(obama) == 2 and all(w.startswith(("too like Brother's photos to tell apart (score 0.",
+                                                 "the gallery would take this face for Brother (score 0."))
+                                   for w in obama)
+    assert warned["Joe Biden/biden.jpg"] == "" and warned["Grace Hopper/grace_hopper.jpg"] == ""

@@ -101,3 +101,20 @@ def test_head_scores_a_gallery_larger_than_one_block_exactly():
     assert np.allclose(m.row_scores(probe), expected, atol=1e-6)
     best_per_person = [expected[[i for i, n in enumerate(m.row_names) if n == p]].max() for p in m.people]
     assert np.allclose(m.person_scores(probe), best_per_person, atol=1e-6)
+
+
+@pytest.mark.parametrize("scoring", ["head", "cosine"])
+def test_leave_one_out_scores_a_row_as_if_it_were_a_probe_against_the_others(gallery, scoring):
+    """What the gallery's other photos make of one of its own: the same scores as that photo
+    probing a gallery without it; a person left with no photo gets the lowest score there is."""
+    names, emb = gallery
+    w, b = np.array([-3.0, -2.0, -1.0], np.float32), 1.5
+    m = Matcher(names, emb, Decision(scoring, 0.5, 0.0), w, b)
+    for r in range(len(m.matrix)):
+        keep = [i for i in range(len(names)) if i != m.source_rows[r]]
+        without = Matcher([names[i] for i in keep], emb[keep], m.decision, w, b)
+        expected = dict(zip(without.people, without.person_scores(m.matrix[r]), strict=True))
+        got = dict(zip(m.people, m.leave_one_out_scores(r), strict=True))
+        floor = -1.0 if scoring == "cosine" else 0.0
+        assert got == pytest.approx({p: expected.get(p, floor) for p in m.people}, abs=1e-6)
+        assert m.row_names[r] == names[m.source_rows[r]]

@@ -41,6 +41,7 @@ class Matcher:
                  head_weights: np.ndarray | None = None, head_bias: float = 0.0) -> None:
         order = np.argsort(np.asarray(names, dtype=object), kind="stable") if names else np.zeros(0, int)
         self.row_names = [names[i] for i in order]
+        self.source_rows = np.asarray(order, np.intp)  # row r of the matrix is row source_rows[r] of the input
         dim = embeddings.shape[1] if embeddings.ndim == 2 else (len(head_weights) if head_weights is not None else 0)
         self.matrix = np.ascontiguousarray(embeddings[order], dtype=np.float32).reshape(len(order), dim)
         self.people, starts = np.unique(np.asarray(self.row_names, dtype=object), return_index=True) \
@@ -98,9 +99,20 @@ class Matcher:
         best = np.maximum.reduceat(self._row_values(np.asarray(probe, np.float32)), self._starts)
         return self._squash(best)  # only each person's best value is squashed
 
+    def leave_one_out_scores(self, row: int) -> np.ndarray:
+        """Best score per person for the gallery's own row ``row``, that row left out: what the other
+        photos make of it (a person with no other photo gets the lowest score there is)."""
+        values = self._row_values(self.matrix[row])
+        values[row] = -np.inf
+        scores = self._squash(np.maximum.reduceat(values, self._starts))
+        return np.maximum(scores, -1.0) if self.decision.scoring == "cosine" else scores
+
     def match(self, probe: np.ndarray) -> Match:
         """Decide who ``probe`` is, or that it is unknown."""
-        scores = self.person_scores(probe)
+        return self.decide(self.person_scores(probe))
+
+    def decide(self, scores: np.ndarray) -> Match:
+        """The decision rule on per-person scores (aligned with :attr:`people`)."""
         if not len(scores):
             return Match(None, 0.0, None, None, 0.0)
         if len(scores) == 1:
