@@ -250,8 +250,9 @@ def cmd_remove(args: argparse.Namespace) -> int:
         raise ConfigError(f"{printable(target)} is a symlink: remove it yourself, nothing was deleted")
     is_person = target.is_dir()
     if is_person and (mount := _mount_inside(target)) is not None:
-        raise ConfigError(f"{printable(mount)} is another file system mounted inside {printable(target)}: "
-                          "unmount or move it first, nothing was deleted")
+        where = "is itself a mount point" if mount == target else \
+            f"has another file system mounted inside it ({printable(mount)})"
+        raise ConfigError(f"{printable(target)} {where}: unmount or move it first, nothing was deleted")
     flat = flat_photos(folder, name)
     if not is_person and not flat:
         print(f"error: nobody called {printable(name)!r} in {printable(folder)}", file=sys.stderr)

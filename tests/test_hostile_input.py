@@ -301,17 +301,18 @@ def test_1_remove_refuses_a_symlinked_person_folder(tmp_path):
     assert (tmp_path / "elsewhere" / "keep.jpg").read_bytes() == b"keep" and (gallery / "Link").is_symlink()
 
 
-@pytest.mark.parametrize("how", ["tmpfs", "bind mount on the same file system"])
+@pytest.mark.parametrize("how", ["tmpfs inside", "bind mount inside, same file system", "the folder itself"])
 def test_1_remove_refuses_a_person_folder_with_something_mounted_inside(tmp_path, how):
-    """A drive or a bind mount inside a person's folder is not theirs to delete: nothing goes."""
+    """A drive or a bind mount in a person's folder (or as it) is not theirs to delete: nothing goes."""
     gallery = tmp_path / "gal ery"
     inside = gallery / "Bob" / "old photos"
     inside.mkdir(parents=True)
     (gallery / "Bob" / "1.jpg").write_bytes(b"bob")
     source = tmp_path / "backup drive"
-    source.mkdir()
-    command = ["mount", "-t", "tmpfs", "tmpfs", str(inside)] if how == "tmpfs" else \
-        ["mount", "--bind", str(source), str(inside)]
+    (source / "old photos").mkdir(parents=True)
+    mounted = gallery / "Bob" if how == "the folder itself" else inside
+    command = ["mount", "-t", "tmpfs", "tmpfs", str(inside)] if how == "tmpfs inside" else \
+        ["mount", "--bind", str(source), str(mounted)]
     if os.geteuid() != 0 or subprocess.run(command, capture_output=True).returncode != 0:
         pytest.skip("mounting needs root (CI runs as root)")
     try:
@@ -319,10 +320,12 @@ def test_1_remove_refuses_a_person_folder_with_something_mounted_inside(tmp_path
         before = tree_digest(tmp_path)
         r = se("gallery", "remove", "Bob", "--yes", "--gallery", str(gallery), "--state", str(tmp_path / "st"))
         assert r.returncode == 2, r
-        assert "old photos is another file system mounted inside" in r.stderr and "nothing was deleted" in r.stderr
+        says = f"has another file system mounted inside it ({inside})" if mounted == inside else \
+            "is itself a mount point"
+        assert f"{gallery / 'Bob'} {says}: unmount or move it first, nothing was deleted" in r.stderr, r.stderr
         assert tree_digest(tmp_path) == before
     finally:
-        subprocess.run(["umount", "-l", str(inside)], check=False)
+        subprocess.run(["umount", "-l", str(mounted)], check=False)
 
 
 # --------------------------------------------------------------------------- 4: a damaged cache
