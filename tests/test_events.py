@@ -320,7 +320,7 @@ def test_mqtt_discovery_events_and_availability(broker):
         sink.handle(recognized("Alice"))
         sink.handle(Event("present", "door", names=("Alice",)))
         # each condition waited for on its own: messages on different topics may arrive in any order
-        wait_until(lambda: len({t for t, p, _ in sub.topics("homeassistant/") if p}) == 4)
+        wait_until(lambda: len({t for t, p, _ in sub.topics("homeassistant/") if p}) == 5)
         wait_until(lambda: any(p == "ON" for _, p, _ in sub.topics(alice_state)))
         wait_until(lambda: any(json.loads(p).get("name") == "Alice" for _, p, _ in
                                sub.topics("siamese-edge/door/event")))
@@ -332,7 +332,15 @@ def test_mqtt_discovery_events_and_availability(broker):
             assert REQUIRED[component] <= set(payload), (topic, payload)
             assert payload["availability_topic"] == "siamese-edge/door/availability"
             assert topic.endswith("/config")
-        assert {p["name"] for t, p in configs.items() if "/binary_sensor/" in t} == {"Alice", "Bob Smith"}
+        people = {p["name"] for t, p in configs.items() if p.get("device_class") == "occupancy"}
+        assert people == {"Alice", "Bob Smith"}
+        camera = configs[f"homeassistant/binary_sensor/{object_id('door')}/camera/config"]
+        assert camera["device_class"] == "connectivity" and camera["entity_category"] == "diagnostic"
+        wait_until(lambda: any(p == "ON" for _, p, _ in sub.topics("siamese-edge/door/camera")))  # started
+        sink.handle(Event("camera_lost", "door", message="device unplugged"))
+        wait_until(lambda: [p for _, p, _ in sub.topics("siamese-edge/door/camera")][-1:] == ["OFF"])
+        sink.handle(Event("camera_back", "door"))
+        wait_until(lambda: [p for _, p, _ in sub.topics("siamese-edge/door/camera")][-1:] == ["ON"])
     finally:
         sink.close()
         wait_until(lambda: any(p == "offline" for _, p, _ in sub.topics("siamese-edge/door/availability")))

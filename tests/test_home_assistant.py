@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
+from edge.events.mqtt_sink import object_id
 from tests.conftest import REPO
 from tests.mqtt_broker import Broker, Subscriber, _free_port, make_tls_files, wait_until
 from tests.test_events import REQUIRED, broker  # noqa: F401 - broker is a fixture
@@ -112,7 +113,7 @@ def test_a_fresh_home_assistant_finds_every_person_and_live_changes(broker, gall
     try:
         wait_line(proc, "MQTT connected")
         wait_line(proc, "running:")
-        wait_until(lambda: len([t for t in retained(broker.port) if "/binary_sensor/" in t]) == 6, timeout=20)
+        wait_until(lambda: len([t for t in retained(broker.port) if "/binary_sensor/" in t]) == 7, timeout=20)
         found = retained(broker.port)
         configs = {t: json.loads(p) for t, p in found.items() if t.startswith("homeassistant/") and p}
         for topic, payload in configs.items():
@@ -120,8 +121,11 @@ def test_a_fresh_home_assistant_finds_every_person_and_live_changes(broker, gall
             assert m, topic
             assert REQUIRED[m["component"]] <= set(payload), (topic, payload)
             assert payload["availability_topic"] == "siamese-edge/Front Door/availability"
-        sensors = {p["name"]: p for t, p in configs.items() if "/binary_sensor/" in t}
+        sensors = {p["name"]: p for t, p in configs.items() if p.get("device_class") == "occupancy"}
         assert set(sensors) == set(PEOPLE)
+        camera = configs[f"homeassistant/binary_sensor/{object_id('Front Door')}/camera/config"]
+        assert camera["device_class"] == "connectivity" and camera["entity_category"] == "diagnostic"
+        wait_until(lambda: retained(broker.port).get(camera["state_topic"]) == "ON", timeout=20)  # frames come
         assert len({p["unique_id"] for p in sensors.values()}) == len(PEOPLE)
         assert len({p["state_topic"] for p in sensors.values()}) == len(PEOPLE)
         assert {t.split("/")[1] for t in configs} == {"binary_sensor", "sensor", "event", "image"}
@@ -138,14 +142,14 @@ def test_a_fresh_home_assistant_finds_every_person_and_live_changes(broker, gall
             shutil.copy(p, gallery / "Eileen Collins")
         wait_until(lambda: anna_topic not in retained(broker.port), timeout=30)
         found = retained(broker.port)
-        names = {json.loads(p)["name"] for t, p in found.items() if "/binary_sensor/" in t and p}
+        names = {json.loads(p)["name"] for t, p in found.items() if "/binary_sensor/" in t and p} - {"Camera"}
         assert names == (set(PEOPLE) - {"Анна"}) | {"Eileen Collins"}
 
         watcher = Subscriber(broker.port, ["homeassistant/binary_sensor/#"]).wait_ready()
         ha = Subscriber(broker.port, []).wait_ready()
         ha.c.publish("homeassistant/status", "online", qos=1).wait_for_publish(5)
         # published again, live (a retained copy replayed at subscription carries the retain flag)
-        wait_until(lambda: len({t for t, p, r in watcher.topics("homeassistant/") if p and not r}) == 6,
+        wait_until(lambda: len({t for t, p, r in watcher.topics("homeassistant/") if p and not r}) == 7,
                    timeout=10)
         watcher.close()
         ha.close()
@@ -328,10 +332,11 @@ def test_a_home_assistant_with_another_discovery_prefix_finds_its_people_there(b
     lab = Subscriber(broker.port, ["ha-lab/#"]).wait_ready()
     proc = start(cfg)
     try:
-        wait_until(lambda: lab.topics("ha-lab/binary_sensor/"), timeout=60)  # published (then retained)
+        wait_until(lambda: any(p and json.loads(p).get("device_class") == "occupancy"  # published (then retained)
+                               for _, p, _ in lab.topics("ha-lab/binary_sensor/")), timeout=60)
         lab.close()
         configs = {t: json.loads(p) for t, p in retained(broker.port, ("ha-lab/#",)).items() if p}
-        sensor = next(p for t, p in configs.items() if "/binary_sensor/" in t)
+        sensor = next(p for t, p in configs.items() if p.get("device_class") == "occupancy")
         assert sensor["name"] == "Barack Obama"
         assert sensor["availability_topic"] == "siamese-edge/Front Door/availability"
         watcher = Subscriber(broker.port, ["ha-lab/binary_sensor/#"]).wait_ready()
@@ -347,3 +352,29 @@ def test_a_home_assistant_with_another_discovery_prefix_finds_its_people_there(b
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0 and "Traceback" not in err
 
+
+
+def test_home_assistant_sees_the_camera_go_and_come_back(broker, faces, tmp_path):  # noqa: F811
+    """The daemon outlives its camera, so "online" does not say the door is watched: the diagnostic
+    `Camera` connectivity sensor is OFF while the camera is missing and ON once frames come, as a
+    Home Assistant connecting at either moment reads it (retained)."""
+    (tmp_path / "gallery" / "Barack Obama").mkdir(parents=True)
+    shutil.copy(faces.obama[0], tmp_path / "gallery" / "Barack Obama")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(config_for(tmp_path, broker.port).replace("loop: true}", "loop: true, reconnect_max_s: 1}"))
+    state = "siamese-edge/Front Door/camera"
+    (tmp_path / "replay").mkdir()
+    proc = start(cfg)  # no frame in the replay yet: the camera cannot be opened
+    try:
+        wait_line(proc, "camera not available at start")
+        wait_until(lambda: retained(broker.port).get(state) == "OFF", timeout=30)
+        configs = {t: json.loads(p) for t, p in retained(broker.port).items() if t.startswith("homeassistant/") and p}
+        camera = configs[f"homeassistant/binary_sensor/{object_id('Front Door')}/camera/config"]
+        assert camera["state_topic"] == state and camera["device_class"] == "connectivity"
+        cv2.imwrite(str(tmp_path / "replay" / "0.png"), frame_of(None))
+        wait_line(proc, " is back")
+        wait_until(lambda: retained(broker.port).get(state) == "ON", timeout=30)
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and "Traceback" not in err

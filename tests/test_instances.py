@@ -41,7 +41,7 @@ events: {{mqtt: {{enabled: true, port: {broker.port}}}}}
             """Per device: the people Home Assistant has an occupancy sensor for."""
             out: dict[str, set[str]] = {}
             for _, payload, _ in sub.topics("homeassistant/binary_sensor/"):
-                if payload:
+                if payload and json.loads(payload).get("device_class") == "occupancy":
                     out.setdefault(json.loads(payload)["device"]["name"], set()).add(json.loads(payload)["name"])
             return out
 

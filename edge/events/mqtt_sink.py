@@ -2,14 +2,17 @@
 
 Topics under ``<prefix>/<device>/``: ``availability`` (``online``/``offline``, retained, and the
 last will), ``event`` (every event as JSON with ``event_type``), ``last_person`` (retained),
-``snapshot/<kind>`` (the last snapshot's JPEG bytes, retained, for an ``image`` entity), and
+``snapshot/<kind>`` (the last snapshot's JPEG bytes, retained, for an ``image`` entity),
 ``person/<id>`` (retained ``ON`` while the person is in view, ``OFF`` ``off_delay_s`` after they
 left — the device owns the timer, so the retained state is the truth a restarted Home Assistant
-reads back). Discovery configs (retained) under ``<discovery_prefix>/``: a ``sensor`` with the last
-person, one ``binary_sensor`` per enrolled person, and an ``event`` entity that declares every event
-type it receives. Discovery is published at connect, at start, after every gallery change (a removed
-person's config is cleared with an empty retained message, which is how Home Assistant deletes an
-entity) and whenever Home Assistant announces itself ``online`` on ``<discovery_prefix>/status``.
+reads back), and ``camera`` (retained ``ON`` while frames come, ``OFF`` from ``camera_lost`` to
+``camera_back``: the daemon outlives its camera, so "online" alone does not say the door is
+watched). Discovery configs (retained) under ``<discovery_prefix>/``: a ``sensor`` with the last
+person, one ``binary_sensor`` per enrolled person, a diagnostic connectivity ``binary_sensor`` for
+the camera, and an ``event`` entity that declares every event type it receives. Discovery is
+published at connect, at start, after every gallery change (a removed person's config is cleared
+with an empty retained message, which is how Home Assistant deletes an entity) and whenever Home
+Assistant announces itself ``online`` on ``<discovery_prefix>/status``.
 
 Ids (:func:`object_id`) are a readable slug plus a hash of the exact name, so any Unicode name gets
 its own entity, stable across restarts, whoever else is enrolled. QoS 1 throughout. While the
@@ -80,6 +83,7 @@ class MqttSink:
         self.people = sorted(people or [])
         self._announced: set[str] = set()  # people whose discovery config is on the broker
         self.present: set[str] = set()
+        self.camera_ok: bool | None = None  # unknown until the daemon says (started, camera_lost/back)
         self._off_timers: dict[str, threading.Timer] = {}
         self.pending: deque[tuple[str, str | bytes, bool]] = deque()
         self.dropped = 0
@@ -122,6 +126,10 @@ class MqttSink:
             (f"{self.s.discovery_prefix}/sensor/{d}/last_person/config",
              {"name": "Last person", "unique_id": f"{d}_last_person", "state_topic": f"{self.base}/last_person",
               "icon": "mdi:face-recognition", **avail}),
+            (f"{self.s.discovery_prefix}/binary_sensor/{d}/camera/config",  # a person's id always ends in a hash
+             {"name": "Camera", "unique_id": f"{d}_camera", "device_class": "connectivity",
+              "entity_category": "diagnostic", "state_topic": f"{self.base}/camera", "payload_on": "ON",
+              "payload_off": "OFF", **avail}),
             (f"{self.s.discovery_prefix}/event/{d}/recognition/config",
              {"name": "Recognition", "unique_id": f"{d}_recognition", "state_topic": f"{self.base}/event",
               "event_types": list(EVENT_TYPES), **avail}),
@@ -150,7 +158,12 @@ class MqttSink:
             for person in self.people:
                 self._send(f"{self.base}/person/{object_id(person)}",
                            "ON" if person in self.present else "OFF", retain=True)
+            self._send_camera()
             self._announced = set(self.people)
+
+    def _send_camera(self) -> None:
+        if self.camera_ok is not None:
+            self._send(f"{self.base}/camera", "ON" if self.camera_ok else "OFF", retain=True)
 
     # ------------------------------------------------------------------ connection
 
@@ -221,6 +234,10 @@ class MqttSink:
     # ------------------------------------------------------------------ events
 
     def handle(self, event: Event) -> None:
+        if event.type in ("camera_lost", "camera_back") or (event.type == "started" and self.camera_ok is None):
+            with self._lock:
+                self.camera_ok = event.type != "camera_lost"  # started without a camera_lost: frames come
+                self._send_camera()
         if event.type in ("started", "gallery_changed") and event.names is not None:
             with self._lock:
                 self.people = sorted(event.names)
