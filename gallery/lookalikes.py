@@ -10,8 +10,8 @@ them before the device greets anyone wrongly:
 * somebody else's photos score **at or above the threshold** and the rule cannot choose between
   them and the person's own photos (the margin): that person will be "unknown" more often than not.
 
-Cost: one score per pair of photos, every sync; galleries above :data:`MAX_ROWS` photos skip the
-check (a household has tens).
+Cost: one score per pair of photos, every sync; the gallery skips the check above :data:`MAX_ROWS`
+photos (a household has tens).
 """
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ class Lookalike:
 
 def lookalikes(matcher: Matcher) -> list[Lookalike]:
     """Every enrolled photo that the other photos name as somebody else, or cannot tell from
-    somebody else's at the threshold; empty above :data:`MAX_ROWS` photos."""
+    somebody else's at the threshold (time grows with the square of the photos)."""
     rows = len(matcher.matrix)
-    if rows > MAX_ROWS or len(matcher.people) < 2:
+    if len(matcher.people) < 2:
         return []
     index = {person: k for k, person in enumerate(matcher.people)}
     photos = Counter(matcher.row_names)

@@ -23,6 +23,7 @@ from edge.vision.matcher import Matcher
 from edge.vision.pipeline import Recognizer
 from edge.vision.runtime import trim_heap
 from gallery.layout import scan
+from gallery.lookalikes import MAX_ROWS as LOOKALIKE_MAX_ROWS
 from gallery.lookalikes import lookalikes
 from gallery.outliers import unlike_their_others
 from gallery.quality import QualityPolicy, choose_face
@@ -104,6 +105,7 @@ class Gallery:
         self.max_bytes = max_bytes
         self.cancel = cancel or threading.Event()
         self.last_report = SyncReport()
+        self._said_too_big = False  # the look-alike check's limit, said once
 
     def sync(self, progress: bool = False) -> tuple[Matcher, SyncReport]:
         """Bring the cache up to date with the folder and build a matcher from it."""
@@ -135,8 +137,13 @@ class Gallery:
         matrix = np.stack(embeddings) if embeddings else np.zeros((0, dim), np.float32)
         self._name_outliers(report, names, matrix, enrolled_at)
         matcher = self.recognizer.make_matcher(names, matrix)
-        for found in lookalikes(matcher):
-            _add_warning(report, enrolled_at[found.row], found.warning())
+        if len(names) <= LOOKALIKE_MAX_ROWS:
+            for found in lookalikes(matcher):
+                _add_warning(report, enrolled_at[found.row], found.warning())
+        elif not self._said_too_big:
+            self._said_too_big = True
+            log.info("%d photos enrolled: look-alikes between people are not checked above %d",
+                     len(names), LOOKALIKE_MAX_ROWS)
         self.last_report = report
         return matcher, report
 

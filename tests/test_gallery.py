@@ -559,3 +559,24 @@ def test_two_people_the_model_cannot_tell_apart_are_named_before_anyone_is_greet
                                                  "the gallery would take this face for Brother (score 0."))
                                    for w in obama)
     assert warned["Joe Biden/biden.jpg"] == "" and warned["Grace Hopper/grace_hopper.jpg"] == ""
+
+
+def test_a_gallery_too_big_for_the_look_alike_check_says_so_once(recognizer, faces, tmp_path, monkeypatch, caplog):
+    """The check compares every pair of photos; above its limit a sync skips it and says so in the
+    log once, not at every sync (here the limit is lowered to 2 photos)."""
+    import logging
+
+    monkeypatch.setattr("gallery.sync.LOOKALIKE_MAX_ROWS", 2)
+    for person, photo in (("Barack Obama", faces.obama[0]), ("Brother", faces.obama[1]), ("Joe Biden", faces.biden)):
+        (tmp_path / "gallery" / person).mkdir(parents=True)
+        shutil.copy(photo, tmp_path / "gallery" / person)
+    gallery = Gallery(recognizer, tmp_path / "gallery")
+    with caplog.at_level(logging.INFO, logger="gallery.sync"):
+        _, report = gallery.sync()
+        gallery.sync()
+    assert all(f.warning == "" for f in report.files)  # Brother would be named at 3 photos or more
+    said = [r.getMessage() for r in caplog.records if "look-alikes" in r.getMessage()]
+    assert said == ["3 photos enrolled: look-alikes between people are not checked above 2"]
+    monkeypatch.setattr("gallery.sync.LOOKALIKE_MAX_ROWS", 3)
+    _, report = gallery.sync()
+    assert any("gallery would take this face for" in f.warning for f in report.files)
