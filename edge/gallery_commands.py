@@ -197,27 +197,28 @@ def _photos_by_hash(folder: Path) -> dict[str, Path]:
     return out
 
 
-def _mount_points() -> list[Path]:
-    """Every mount point this process sees (``/proc/self/mountinfo``; empty where there is none).
-    Bind mounts of a folder on the same file system show only here, not as a change of device."""
+def _mount_points() -> list[Path] | None:
+    """Every mount point this process sees (``/proc/self/mountinfo``), or ``None`` where it cannot
+    be read. Bind mounts of a folder on the same file system show only here, not as a change of
+    device."""
     try:
         lines = Path("/proc/self/mountinfo").read_text(errors="surrogateescape").splitlines()
     except OSError:
-        return []
+        return None
     octal = re.compile(r"\\([0-7]{3})")  # the kernel writes space, tab, newline and backslash as \ooo
     return [Path(octal.sub(lambda m: chr(int(m.group(1), 8)), f[4])) for f in map(str.split, lines) if len(f) > 4]
 
 
 def _mount_inside(top: Path) -> Path | None:
     """``top`` itself or the first folder under it that is a mount point (a bind mount, a USB stick,
-    a backup drive), or None.
+    a backup drive), or None; without ``/proc``, a folder on another device is the sign.
 
     ``rmtree`` never follows symlinks but does descend into mounts: whatever is mounted in a person's
     folder would be emptied with it, so removal refuses instead."""
-    real = top.resolve()
-    for mount in _mount_points():
-        if mount == real or real in mount.parents:
-            return top / mount.relative_to(real)
+    mounts = _mount_points()
+    if mounts is not None:
+        real = top.resolve()
+        return next((top / m.relative_to(real) for m in mounts if m == real or real in m.parents), None)
     device = top.lstat().st_dev
     for root, dirs, _ in os.walk(top, followlinks=False):
         for d in dirs:

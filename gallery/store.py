@@ -83,7 +83,7 @@ class Store:
         except sqlite3.DatabaseError as exc:
             if not _is_corruption(exc):
                 return self._degrade(exc)
-            self._set_aside(exc)
+            self._erase_damaged(exc)
             try:
                 db = self._open_checked(self.path)
             except sqlite3.DatabaseError as again:
@@ -126,7 +126,7 @@ class Store:
         self.degraded = True
         return self._memory()
 
-    def _set_aside(self, exc: Exception) -> None:
+    def _erase_damaged(self, exc: Exception) -> None:
         """Erase a damaged database (and its WAL and shared memory) so it can be rebuilt."""
         assert self.path is not None
         log.warning("gallery cache %s is damaged (%s): erased and rebuilt from the photos", self.path, exc)
@@ -156,7 +156,7 @@ class Store:
             except sqlite3.DatabaseError as exc:
                 if _is_corruption(exc) and self.path is not None and not self.degraded and attempt == 1:
                     self.db.close()
-                    self._set_aside(exc)
+                    self._erase_damaged(exc)
                     self.db = self._connect()
                     continue
                 if not self.degraded:
