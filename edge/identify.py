@@ -1,4 +1,4 @@
-"""``siamese-edge identify``: who is in these photos? (the seed's main.py, done properly)."""
+"""``siamese-edge identify``: who is in these photos (the seed's main.py, done properly), or recordings."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 from edge.annotate import annotate
+from edge.camera.replay import VIDEO_SUFFIXES
 from edge.errors import ImageError
+from edge.identify_video import Visit, identify_video
 from edge.printable import printable
 from edge.private_files import make_folder, modes_inside, write_picture
 from edge.vision.imageio import read_photo
@@ -37,18 +39,23 @@ def face_record(image: str, r: Identified | None, no_face: str = "") -> dict:
 
 
 def run_identify(recognizer: Recognizer, images: list[str], out_dir: str | None, as_json: bool,
-                 max_pixels: int) -> int:
-    """Identify faces in each image; print results; return the number of files that failed.
+                 max_pixels: int, every: float = 0.5) -> int:
+    """Identify faces in each image or recording; print results; return the number of files that failed.
 
     ``out_dir`` gets ``<stem>_annotated.jpg`` per image (``<stem>_annotated-2.jpg``… when two inputs
-    share a stem, so none hides another); they show faces, so they are written like the gallery's
-    photos: 0600, or 0640 in a folder that grants its group read (a new folder is made 0700)."""
+    share a stem, so none hides another), and per visit in a recording its best frame,
+    ``<stem>_<seconds>s_annotated.jpg``; they show faces, so they are written like the gallery's
+    photos: 0600, or 0640 in a folder that grants its group read (a new folder is made 0700).
+    A recording (by its suffix, :data:`VIDEO_SUFFIXES`) is looked at every ``every`` seconds."""
     failures = 0
     out = Path(out_dir) if out_dir else None
     taken: set[str] = set()
     if out:
         make_folder(out, 0o700)
     for name in images:
+        if Path(name).suffix.lower() in VIDEO_SUFFIXES:
+            failures += not _identify_video(recognizer, name, out, as_json, max_pixels, every, taken)
+            continue
         try:
             image, note = read_photo(name, max_pixels=max_pixels)
         except ImageError as exc:
@@ -74,6 +81,25 @@ def run_identify(recognizer: Recognizer, images: list[str], out_dir: str | None,
         if out:
             failures += not write_annotated(out, _unique(Path(name).stem + "_annotated", taken), image, results)
     return failures
+
+
+def _identify_video(recognizer: Recognizer, name: str, out: Path | None, as_json: bool, max_pixels: int,
+                    every: float, taken: set[str]) -> bool:
+    """One recording (:mod:`edge.identify_video`); with ``out``, each visit's best frame annotated
+    (one file per frame, however many people's best look it was)."""
+    written: set[float] = set()
+    ok = True
+
+    def write_best(visit: Visit) -> None:
+        nonlocal ok
+        if out is None or visit.frame is None or visit.at in written:
+            return
+        written.add(visit.at)
+        stem = _unique(f"{Path(name).stem}_{visit.at:.1f}s_annotated", taken)
+        ok &= write_annotated(out, stem, visit.frame, visit.results)
+
+    visits = identify_video(recognizer, name, every, max_pixels, as_json, write_best if out else None)
+    return visits is not None and ok
 
 
 def _unique(stem: str, taken: set[str]) -> str:

@@ -199,3 +199,99 @@ def test_photos_that_are_tight_face_crops_are_found_in_their_own_coordinates(fac
     for r in rows:  # the box is in the 100×100 photo's coordinates: it covers most of the picture
         x, y, w, h = r["box"]
         assert -50 < x < 60 and -50 < y < 60 and 40 < w < 200, r
+
+
+# --------------------------------------------------------------------------- recordings
+
+
+def _frame_of(photo) -> np.ndarray:
+    """A 640×480 frame: the headshot pasted into an empty grey scene (or just the scene)."""
+    canvas = np.full((480, 640, 3), 70, np.uint8)
+    if photo is not None:
+        canvas[100:350, 200:450] = cv2.imread(str(photo))
+    return canvas
+
+
+@pytest.fixture
+def doorbell_clip(faces, tmp_path):
+    """A 2 fps clip: Obama at 1.0–3.5 s (looking away at 2.5 s), nobody until 6.0 s, a stranger
+    (Eileen Collins) at 6.0–7.0 s, Obama again at 7.5 s."""
+    clip = tmp_path / "door.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 2, (640, 480))
+    assert writer.isOpened()
+    for photo in ([None] * 2 + [faces.obama[1]] * 3 + [None] + [faces.obama[1]] * 2 + [None] * 4
+                  + [faces.collins] * 3 + [faces.obama[2]]):
+        writer.write(_frame_of(photo))
+    writer.release()
+    return clip
+
+
+def _identify(*args: str) -> subprocess.CompletedProcess:
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "identify", *args], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONIOENCODING": "utf-8:strict"}, timeout=300)
+    assert "Traceback" not in r.stderr, r.stderr[-1500:]
+    return r
+
+
+def test_a_recording_is_told_as_visits_with_their_times(gallery, doorbell_clip, tmp_path):
+    """`identify clip.avi` says who was seen when: frames a person is named in become one visit
+    (a single missed look bridged), a stranger is an unknown face with the closest person, and each
+    visit's best frame is written annotated with `--out`."""
+    out = tmp_path / "out"
+    r = _identify("--gallery", str(gallery), "--out", str(out), str(doorbell_clip))
+    assert r.returncode == 0, r.stderr[-1500:]
+    lines = r.stdout.splitlines()
+    assert len(lines) == 4, r.stdout
+    assert lines[0].startswith(f"{doorbell_clip}: Barack Obama at 1.0 to 3.5 s  best score 0.9")
+    assert lines[1].startswith(f"{doorbell_clip}: unknown face at 6.0 to 7.0 s (closest: ")
+    assert lines[2].startswith(f"{doorbell_clip}: Barack Obama at 7.5 s  best score 0.9")
+    assert lines[3] == f"{doorbell_clip}: 16 frames looked at (one every 0.5 s, the last at 7.5 s)"
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["door_1.0s_annotated.jpg", "door_6.0s_annotated.jpg", "door_7.5s_annotated.jpg"]
+    for name in written:
+        picture = cv2.imread(str(out / name))
+        assert picture.shape == (480, 640, 3)
+        assert (out / name).stat().st_mode & 0o777 == 0o600  # face pictures: private
+
+
+def test_a_recording_in_json_gives_every_face_of_every_frame_looked_at(gallery, doorbell_clip):
+    r = _identify("--gallery", str(gallery), "--json", "--every", "1", str(doorbell_clip))
+    assert r.returncode == 0, r.stderr[-1500:]
+    rows = _lines(r.stdout)
+    assert all(KEYS | {"video_s"} <= set(row) and row["image"] == str(doorbell_clip) for row in rows)
+    # one frame a second: 0, 1, …, 7 s (the frame at 7.5 s is between two looks)
+    assert [(row["video_s"], row["name"]) for row in rows] == [
+        (1.0, "Barack Obama"), (2.0, "Barack Obama"), (3.0, "Barack Obama"), (6.0, None), (7.0, None)]
+
+
+def test_a_recording_with_nobody_in_it_says_so(gallery, tmp_path):
+    clip = tmp_path / "empty hall.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 2, (640, 480))
+    for _ in range(4):
+        writer.write(_frame_of(None))
+    writer.release()
+    r = _identify("--gallery", str(gallery), str(clip))
+    assert r.returncode == 0
+    assert r.stdout == f"{clip}: no face in 4 frames looked at (one every 0.5 s, the last at 1.5 s)\n"
+    (row,) = _lines(_identify("--gallery", str(gallery), "--json", str(clip)).stdout)
+    assert row["box"] is None and row["video_s"] is None and row["reason"].startswith("no face in 4 frames")
+
+
+def test_recordings_that_cannot_be_read_are_named_and_the_rest_identified(faces, gallery, doorbell_clip, tmp_path):
+    """A text file named .mp4, a FIFO and a folder with a video's name, a missing file, frames over
+    `--max-pixels` (refused from the header, nothing decoded): one line each, exit 1, no hang, and the
+    photo after them is still identified."""
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)  # opening it would wait for a writer for ever
+    folder = tmp_path / "folder.mkv"
+    folder.mkdir()
+    r = _identify("--gallery", str(gallery), "--max-pixels", "200000", str(text), str(fifo), str(folder),
+                  str(tmp_path / "missing.mov"), str(doorbell_clip), str(faces.obama[2]))
+    assert r.returncode == 1
+    assert f"error: {text}: cannot be opened as a video" in r.stderr
+    assert f"error: {fifo}: not a regular file" in r.stderr and f"error: {folder}: not a regular file" in r.stderr
+    assert f"error: {tmp_path / 'missing.mov'}: no such file" in r.stderr
+    assert f"error: {doorbell_clip}: frames of 640×480 pixels, more than --max-pixels 200000" in r.stderr
+    assert r.stdout.startswith(f"{faces.obama[2]}: Barack Obama  score 0.9") and r.stdout.count("\n") == 1

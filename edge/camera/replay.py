@@ -28,6 +28,12 @@ from edge.vision.imageio import IMAGE_SUFFIXES, read_image
 
 log = logging.getLogger(__name__)
 
+# What ``siamese-edge identify`` reads as a recording rather than a photo (by name: a video's
+# first bytes say little that OpenCV's image reader could use, and a wrong guess would decode it
+# twice). The containers and raw streams FFmpeg builds of OpenCV open on a Pi.
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mjpeg", ".mjpg", ".h264",
+                            ".h265", ".ts"})
+
 
 class ReplayCamera:
     def __init__(self, path: str | Path, fps: float | None = 10.0, loop: bool = False, realtime: bool = True,
@@ -67,6 +73,22 @@ class ReplayCamera:
         self._next_t = time.monotonic()
         if self._clock_start is None:
             self._clock_start = self._next_t
+
+    def frame_size(self) -> tuple[int, int] | None:
+        """A video's frame width and height as its header declares them, known before any frame is
+        decoded (so a crafted header can be refused first); ``None`` for a folder or when unknown."""
+        if self._video is None:
+            return None
+        w, h = (int(self._video.get(p)) for p in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT))
+        return (w, h) if w > 0 and h > 0 else None
+
+    def frame_count(self) -> int | None:
+        """How many frames a video's header declares (for a progress bar; it may be wrong or
+        missing), or a folder's image count."""
+        if self._video is None:
+            return len(self._frames) or None
+        n = int(self._video.get(cv2.CAP_PROP_FRAME_COUNT))
+        return n if n > 0 else None
 
     def frame_time(self) -> float | None:
         """When the frame last read was filmed, on the :func:`time.monotonic` scale: the first frame

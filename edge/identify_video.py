@@ -1,0 +1,156 @@
+"""``siamese-edge identify clip.mp4``: who is in a recording, and when.
+
+Why a summary and not a line per frame: a doorbell clip of a minute holds a hundred frames worth
+looking at, and the question is "was it Bob, and when" — so the text output merges the frames a
+person was named in into visits ("Bob at 2.5 to 7.0 s"), bridging one missed look (a blink, a turned
+head). ``--json`` still gives every face of every frame looked at, with ``video_s``, for scripts.
+
+Each frame looked at is decided on its own, exactly as a photo is (the same recognizer, detector
+and open-set rule); the daemon's votes, tracks and cooldowns are for a live camera and stay there
+(``siamese-edge run`` with a replay config gives those).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from edge.camera import CameraError
+from edge.camera.replay import ReplayCamera
+from edge.printable import printable
+from edge.vision.pipeline import Identified, Recognizer
+
+BRIDGED_LOOKS = 1  # missed looks a visit survives (a blink or a turned head is not a new visit)
+
+
+@dataclass
+class Visit:
+    """One stretch of a recording in which a person (``who``; "" for unknown faces) was seen."""
+
+    who: str
+    start: float
+    end: float
+    best: float  # the name's best score; for unknown faces the detector's best confidence
+    closest: str | None  # for unknown faces: whom the gallery found closest at the best look
+    at: float = 0.0  # when the best look was
+    frame: np.ndarray | None = field(default=None, repr=False)  # kept only for --out
+    results: list[Identified] = field(default_factory=list, repr=False)
+
+    def when(self) -> str:
+        return f"at {self.start:.1f} s" if self.end == self.start else f"at {self.start:.1f} to {self.end:.1f} s"
+
+
+def identify_video(recognizer: Recognizer, name: str, every: float, max_pixels: int, as_json: bool,
+                   on_visit=None) -> list[Visit] | None:
+    """Look at one frame every ``every`` seconds of the recording ``name``; print the JSON records
+    (``as_json``) or the visits; call ``on_visit`` with each visit as it ends (to write its best
+    frame). ``None`` (the reason printed) when the recording cannot be read."""
+    path = Path(name)
+    if not path.is_file():
+        reason = "no such file" if not path.exists() else "not a regular file (give a recorded video)"
+        print(f"error: {printable(name)}: {reason}", file=sys.stderr)
+        return None
+    camera = ReplayCamera(path, fps=None, realtime=False)
+    try:
+        camera.open()
+    except CameraError:
+        print(f"error: {printable(name)}: cannot be opened as a video", file=sys.stderr)
+        return None
+    try:
+        return _look(camera, recognizer, name, every, max_pixels, as_json, on_visit)
+    finally:
+        camera.close()
+
+
+def _look(camera: ReplayCamera, recognizer: Recognizer, name: str, every: float, max_pixels: int,
+          as_json: bool, on_visit) -> list[Visit] | None:
+    size = camera.frame_size()
+    if size and size[0] * size[1] > max_pixels:
+        print(f"error: {printable(name)}: frames of {size[0]}×{size[1]} pixels, more than --max-pixels "
+              f"{max_pixels}; nothing was decoded", file=sys.stderr)
+        return None
+    bridge = every * (BRIDGED_LOOKS + 1) + 1e-6
+    open_visits: dict[str, Visit] = {}
+    done: list[Visit] = []
+    looked = read = 0
+    next_look = 0.0
+    t = 0.0
+    bar = tqdm(total=camera.frame_count(), desc=Path(name).name, unit="frame", leave=False,
+               disable=not sys.stderr.isatty())
+    with bar:
+        while (frame := camera.read()) is not None:
+            bar.update()
+            pos = camera.position()
+            t = pos if pos is not None else read * camera.period
+            read += 1
+            if t + 1e-6 < next_look:
+                continue
+            if frame.shape[0] * frame.shape[1] > max_pixels:
+                print(f"error: {printable(name)}: a frame of {frame.shape[1]}×{frame.shape[0]} pixels at {t:.1f} s, "
+                      f"more than --max-pixels {max_pixels}; the rest of the recording was not read", file=sys.stderr)
+                break
+            while next_look <= t + 1e-6:
+                next_look += every
+            looked += 1
+            results = recognizer.identify(frame)
+            if as_json:
+                for r in results:
+                    print(json.dumps(video_record(name, t, r), ensure_ascii=False))
+            for who in [w for w, v in open_visits.items() if t - v.end > bridge]:
+                done.append(_close(open_visits.pop(who), on_visit))
+            _note(open_visits, results, t, frame, keep_frame=on_visit is not None)
+    done += [_close(v, on_visit) for v in open_visits.values()]
+    if not read:
+        print(f"error: {printable(name)}: no frame of it could be read", file=sys.stderr)
+        return None
+    done.sort(key=lambda v: (v.start, v.who == "", v.who))
+    looked_at = f"{looked} frames looked at (one every {every:g} s, the last at {t:.1f} s)"
+    if as_json:
+        if not done:
+            print(json.dumps({**video_record(name, None, None), "reason": f"no face in {looked_at}"},
+                             ensure_ascii=False))
+        return done
+    for v in done:
+        if v.who:
+            print(f"{printable(name)}: {printable(v.who)} {v.when()}  best score {v.best:.3f}")
+        else:
+            closest = f" (closest: {printable(v.closest)})" if v.closest else ""
+            print(f"{printable(name)}: unknown face {v.when()}{closest}")
+    print(f"{printable(name)}: {'no face in ' if not done else ''}{looked_at}")
+    return done
+
+
+def video_record(name: str, t: float | None, r: Identified | None) -> dict:
+    """One ``--json`` line: a photo's record (:func:`edge.identify.face_record`) plus where in the
+    recording the frame lies."""
+    from edge.identify import face_record
+
+    return {**face_record(name, r), "video_s": None if t is None else round(t, 3)}
+
+
+def _note(open_visits: dict[str, Visit], results: list[Identified], t: float, frame: np.ndarray,
+          keep_frame: bool) -> None:
+    """Extend or start the visit of everyone in this frame (unknown faces share one visit)."""
+    for r in results:
+        who = r.match.name or ""
+        quality = r.match.score if who else r.face.score
+        visit = open_visits.get(who)
+        if visit is None:
+            visit = open_visits[who] = Visit(who, t, t, -np.inf, None)
+        visit.end = t
+        if quality > visit.best:
+            visit.best, visit.at, visit.closest = float(quality), t, r.match.best
+            if keep_frame:
+                visit.frame, visit.results = frame, results
+
+
+def _close(visit: Visit, on_visit) -> Visit:
+    if on_visit is not None:
+        on_visit(visit)
+    visit.frame, visit.results = None, []
+    return visit
