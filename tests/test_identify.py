@@ -226,9 +226,18 @@ def doorbell_clip(faces, tmp_path):
     return clip
 
 
-def _identify(*args: str) -> subprocess.CompletedProcess:
+def _empty_hall(path) -> None:
+    """A 2 fps clip of four frames with nobody in them."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 2, (640, 480))
+    for _ in range(4):
+        writer.write(_frame_of(None))
+    writer.release()
+
+
+def _identify(*args: str, cwd=None) -> subprocess.CompletedProcess:
     r = subprocess.run([sys.executable, "-m", "edge.cli", "identify", *args], capture_output=True, text=True,
-                       env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONIOENCODING": "utf-8:strict"}, timeout=300)
+                       env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONIOENCODING": "utf-8:strict"}, timeout=300,
+                       cwd=cwd)
     assert "Traceback" not in r.stderr, r.stderr[-1500:]
     return r
 
@@ -266,10 +275,7 @@ def test_a_recording_in_json_gives_every_face_of_every_frame_looked_at(gallery, 
 
 def test_a_recording_with_nobody_in_it_says_so(gallery, tmp_path):
     clip = tmp_path / "empty hall.avi"
-    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 2, (640, 480))
-    for _ in range(4):
-        writer.write(_frame_of(None))
-    writer.release()
+    _empty_hall(clip)
     r = _identify("--gallery", str(gallery), str(clip))
     assert r.returncode == 0
     assert r.stdout == f"{clip}: no face in 4 frames looked at (one every 0.5 s, the last at 1.5 s)\n"
@@ -278,20 +284,60 @@ def test_a_recording_with_nobody_in_it_says_so(gallery, tmp_path):
 
 
 def test_recordings_that_cannot_be_read_are_named_and_the_rest_identified(faces, gallery, doorbell_clip, tmp_path):
-    """A text file named .mp4, a FIFO and a folder with a video's name, a missing file, frames over
+    """A text file named .mp4, a FIFO with a video's name, a missing file, frames over
     `--max-pixels` (refused from the header, nothing decoded): one line each, exit 1, no hang, and the
     photo after them is still identified."""
     text = tmp_path / "notes.mp4"
     text.write_text("not a video")
     fifo = tmp_path / "pipe.mp4"
     os.mkfifo(fifo)  # opening it would wait for a writer for ever
-    folder = tmp_path / "folder.mkv"
-    folder.mkdir()
-    r = _identify("--gallery", str(gallery), "--max-pixels", "200000", str(text), str(fifo), str(folder),
+    r = _identify("--gallery", str(gallery), "--max-pixels", "200000", str(text), str(fifo),
                   str(tmp_path / "missing.mov"), str(doorbell_clip), str(faces.obama[2]))
     assert r.returncode == 1
     assert f"error: {text}: cannot be opened as a video" in r.stderr
-    assert f"error: {fifo}: not a regular file" in r.stderr and f"error: {folder}: not a regular file" in r.stderr
+    assert f"error: {fifo}: not a regular file" in r.stderr
     assert f"error: {tmp_path / 'missing.mov'}: no such file" in r.stderr
     assert f"error: {doorbell_clip}: frames of 640×480 pixels, more than --max-pixels 200000" in r.stderr
     assert r.stdout.startswith(f"{faces.obama[2]}: Barack Obama  score 0.9") and r.stdout.count("\n") == 1
+
+
+def test_a_folder_is_identified_photo_by_photo_and_recording_by_recording(faces, gallery, doorbell_clip, tmp_path):
+    """`identify FOLDER` (as face_recognition's command takes one): every photo and recording
+    directly inside it, in name order; other files, hidden ones and partial downloads left alone.
+    A folder with nothing to identify is named, exit 1."""
+    party = tmp_path / "party"
+    party.mkdir()
+    shutil.copy(faces.obama[2], party / "b obama.jpg")
+    shutil.copy(faces.collins, party / "a guest.png")
+    shutil.copy(doorbell_clip, party / "c door.avi")
+    (party / "notes.txt").write_text("not a photo")
+    shutil.copy(faces.biden, party / ".hidden.jpg")
+    shutil.copy(faces.biden, party / "d biden.jpg.part")
+    (party / "nested").mkdir()
+    shutil.copy(faces.biden, party / "nested" / "biden.jpg")
+    r = _identify("--gallery", str(gallery), str(party))
+    assert r.returncode == 0, r.stderr[-1500:]
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith(f"{party / 'a guest.png'}: unknown (closest: ")
+    assert lines[1].startswith(f"{party / 'b obama.jpg'}: Barack Obama  score 0.9")
+    assert lines[2].startswith(f"{party / 'c door.avi'}: Barack Obama at 1.0 to 3.5 s")
+    # the hidden photo, the partial download and the nested folder's are not looked at
+    assert len(lines) == 6 and not any(line.split(": ")[1].startswith("Joe Biden") for line in lines)
+    assert "notes.txt" not in r.stdout + r.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a photo")
+    r = _identify("--gallery", str(gallery), str(empty), str(faces.obama[2]))
+    assert r.returncode == 1 and f"error: {empty}: no photos or recordings in this folder" in r.stderr
+    assert r.stdout.startswith(f"{faces.obama[2]}: Barack Obama")
+
+
+def test_a_recording_named_like_an_ffmpeg_protocol_is_read_as_the_file_it_is(gallery, doorbell_clip, tmp_path):
+    """FFmpeg reads `concat:a|b`, `subfile:…` or `http:…` as a protocol: a file named
+    `concat:door.avi` in the folder identified (`identify .` gives names without a leading ./) would
+    have played door.avi instead of itself. It is opened by its absolute name."""
+    assert doorbell_clip == tmp_path / "door.avi"  # Obama walks by in it
+    _empty_hall(tmp_path / "concat:door.avi")
+    r = _identify("--gallery", str(gallery), "concat:door.avi", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert r.stdout == "concat:door.avi: no face in 4 frames looked at (one every 0.5 s, the last at 1.5 s)\n"

@@ -61,7 +61,9 @@ class ReplayCamera:
             if not self._frames:
                 raise CameraError(f"replay folder {self.path} has no images")
         elif self.path.is_file():
-            self._video = cv2.VideoCapture(str(self.path))
+            # an absolute name: FFmpeg reads "concat:…", "subfile:…" or "http:…" as a protocol, so a file
+            # named like one, given relative, would open something else
+            self._video = cv2.VideoCapture(str(self.path.absolute()))
             if not self._video.isOpened():
                 raise CameraError(f"replay file {self.path} cannot be opened as a video")
             if self.fps is None:
