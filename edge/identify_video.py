@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,9 @@ from edge.printable import printable
 from edge.vision.pipeline import Identified, Recognizer
 
 BRIDGED_LOOKS = 1  # missed looks a visit survives (a blink or a turned head is not a new visit)
+
+
+OnVisit = Callable[["Visit"], None]
 
 
 @dataclass
@@ -42,11 +46,12 @@ class Visit:
     results: list[Identified] = field(default_factory=list, repr=False)
 
     def when(self) -> str:
+        """"at 2.5 s", or "at 1.0 to 3.5 s"."""
         return f"at {self.start:.1f} s" if self.end == self.start else f"at {self.start:.1f} to {self.end:.1f} s"
 
 
 def identify_video(recognizer: Recognizer, name: str, every: float, max_pixels: int, as_json: bool,
-                   on_visit=None) -> list[Visit] | None:
+                   on_visit: OnVisit | None = None) -> list[Visit] | None:
     """Look at one frame every ``every`` seconds of the recording ``name``; print the JSON records
     (``as_json``) or the visits; call ``on_visit`` with each visit as it ends (to write its best
     frame). ``None`` (the reason printed) when the recording cannot be read."""
@@ -68,7 +73,7 @@ def identify_video(recognizer: Recognizer, name: str, every: float, max_pixels: 
 
 
 def _look(camera: ReplayCamera, recognizer: Recognizer, name: str, every: float, max_pixels: int,
-          as_json: bool, on_visit) -> list[Visit] | None:
+          as_json: bool, on_visit: OnVisit | None) -> list[Visit] | None:
     size = camera.frame_size()
     if size and size[0] * size[1] > max_pixels:
         print(f"error: {printable(name)}: frames of {size[0]}×{size[1]} pixels, more than --max-pixels "
@@ -149,7 +154,7 @@ def _note(open_visits: dict[str, Visit], results: list[Identified], t: float, fr
                 visit.frame, visit.results = frame, results
 
 
-def _close(visit: Visit, on_visit) -> Visit:
+def _close(visit: Visit, on_visit: OnVisit | None) -> Visit:
     if on_visit is not None:
         on_visit(visit)
     visit.frame, visit.results = None, []
