@@ -28,14 +28,13 @@ from edge.config import Config, check_files, load_config, snapshots_folder
 from edge.errors import ConfigError
 from edge.events import Event, EventBus, RateLimited, Sink, settings_from
 from edge.events.log_sink import LogSink
-from edge.from_config import gallery_from_config, recognizer_from_config
+from edge.from_config import decision_from_config, gallery_from_config, recognizer_from_config
 from edge.logs import setup_logging
 from edge.private_files import make_folder, write_atomically
 from edge.sdnotify import Notifier
 from edge.snapshots import Snapshots
 from edge.status import Stats, prometheus_text
 from edge.tracking import Announcement, Tracker
-from edge.vision.card import Decision
 from edge.vision.motion import MotionGate, MotionSettings
 from edge.vision.runtime import warn_if_unaccelerated
 from gallery.sync import Gallery
@@ -192,11 +191,7 @@ class Daemon:
         return sinks
 
     def _apply_decision(self, cfg: Config) -> None:
-        card = self.recognizer.embedder.card.decision
-        r = cfg.recognition
-        self.recognizer.decision = Decision(card.scoring, card.threshold if r.threshold is None else r.threshold,
-                                            card.margin if r.margin is None else r.margin,
-                                            card.mirror_band if r.adaptive_mirror else None)
+        self.recognizer.decision = decision_from_config(self.recognizer.embedder.card.decision, cfg.recognition)
 
     def _event(self, type_: str, **kw) -> Event:
         event = Event(type_, self.cfg.device_name, camera=self.camera.name, **kw)
@@ -402,6 +397,9 @@ class Daemon:
                 "camera": self.camera.name, "device": self.cfg.device_name}
         if position is not None:
             meta["video_s"] = round(position, 3)
+        if a.kind == "unknown":  # to tell which snapshots show the same stranger (edge.strangers)
+            meta["embedding"] = [round(float(v), 6) for v in a.identified.embedding]
+            meta["model"] = self.recognizer.embedder.id
         return self.snapshots.save(frame, box, a.kind, a.track_id, meta)
 
     def status(self, stopped: bool = False) -> dict:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from edge.config import Config
+from edge.config import Config, RecognitionConfig
+from edge.vision.card import Decision
 from edge.vision.pipeline import Recognizer
 from gallery.quality import QualityPolicy
 from gallery.sync import Gallery
@@ -18,6 +19,14 @@ def recognizer_from_config(cfg: Config) -> Recognizer:
     score bar and tiling."""
     return Recognizer(cfg.model.path, detector_model=cfg.detector.model, num_threads=cfg.model.threads,
                       min_score=cfg.detector.min_score, tile=cfg.detector.tile)
+
+
+def decision_from_config(card: Decision, r: RecognitionConfig) -> Decision:
+    """The model card's decision rule with ``recognition``'s threshold and margin where set, and
+    its mirror band only with ``adaptive_mirror`` — what the daemon decides by, and what groups
+    strangers in ``unknown list``."""
+    return Decision(card.scoring, card.threshold if r.threshold is None else r.threshold,
+                    card.margin if r.margin is None else r.margin, card.mirror_band if r.adaptive_mirror else None)
 
 
 def gallery_from_config(cfg: Config, recognizer: Recognizer,

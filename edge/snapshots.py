@@ -2,7 +2,8 @@
 
 Each snapshot is a JPEG of the face with context around it (the box grown by ``margin`` of its side
 on every side, cut from the best-resolution frame the camera offers) and a JSON sidecar with what
-the daemon decided (time, kind, name, the closest person and score, track, camera). They live in a
+the daemon decided (time, kind, name, the closest person and score, track, camera; for an unknown
+face also its embedding and the model's id, to group snapshots of one stranger). They live in a
 folder of their own, readable by the gallery's writers (0640 files; the installer gives the folder
 the gallery's group) — not in the private state folder — so that ``siamese-edge unknown enroll``
 can turn a stranger into a gallery photo.
@@ -46,7 +47,9 @@ class Snapshot:
     meta: dict
 
     def row(self) -> dict:
-        return {"id": self.id, "file": str(self.path), **self.meta}
+        """What ``unknown list --json`` shows: the sidecar without the embedding (numbers for the
+        grouping, not for reading)."""
+        return {"id": self.id, "file": str(self.path), **{k: v for k, v in self.meta.items() if k != "embedding"}}
 
 
 def context_crop(frame: np.ndarray, box: tuple[float, float, float, float], margin: float) -> np.ndarray:
@@ -62,8 +65,10 @@ def context_crop(frame: np.ndarray, box: tuple[float, float, float, float], marg
 
 SIDECAR_TYPES: dict[str, type | tuple[type, ...]] = {
     "time": (int, float), "score": (int, float), "video_s": (int, float), "track": int,
-    "kind": str, "name": str, "closest": str, "camera": str, "device": str,
+    "kind": str, "name": str, "closest": str, "camera": str, "device": str, "model": str, "embedding": list,
 }
+
+MAX_EMBEDDING = 4096  # numbers in a sidecar's embedding; a longer list is not one this software wrote
 
 MAX_TIME = 2.5e11  # seconds since 1970: about the year 9900, within what time.localtime can show
 
@@ -81,6 +86,9 @@ def _well_typed(meta: object) -> dict:
         if isinstance(value, float) and not math.isfinite(value):
             continue
         if key == "time" and not 0 <= value <= MAX_TIME:
+            continue
+        if key == "embedding" and not (0 < len(value) <= MAX_EMBEDDING and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)):
             continue
         out[key] = value
     return out

@@ -2,8 +2,9 @@
 knows, in one command.
 
 The snapshots are those the daemon saves (``snapshots`` in config.yaml, :mod:`edge.snapshots`).
-``enroll ID "Name"`` copies the snapshot's JPEG into ``gallery/<Name>/`` with the same rules as
-``gallery add`` (a validated name, never overwriting); the running daemon picks it up within
+``list`` tells which unknown snapshots show the same stranger (:mod:`edge.strangers`).
+``enroll ID [ID …] "Name"`` copies the snapshots' JPEGs into ``gallery/<Name>/`` with the same rules
+as ``gallery add`` (a validated name, never overwriting); the running daemon picks it up within
 seconds, so the next visit is recognised. The snapshot itself stays until ``forget`` or the
 folder's own bounds remove it. Folders default to config.yaml's ``snapshots.folder`` and
 ``gallery.folder``; ``--snapshots`` and ``--gallery`` override them.
@@ -12,15 +13,16 @@ folder's own bounds remove it. Folders default to config.yaml's ``snapshots.fold
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge.errors import ConfigError
+from edge.errors import ConfigError, ModelFileError
 from edge.gallery_commands import _json, add_photos
 from edge.printable import printable
-from edge.snapshots import Snapshots
+from edge.snapshots import Snapshot, Snapshots
 
 if TYPE_CHECKING:
     from edge.config import Config
@@ -46,7 +48,11 @@ def _gallery(args: argparse.Namespace) -> Path:
 
 def cmd_list(args: argparse.Namespace) -> int:
     folder = _snapshots(args)
-    rows = [s.row() for s in Snapshots(folder).list()]
+    snaps = Snapshots(folder).list()
+    groups, note = _strangers(args, snaps)
+    rows = [s.row() | ({"stranger": groups.get(s.id)} if s.meta.get("kind") == "unknown" else {}) for s in snaps]
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     if args.json:
         print(_json(rows))
         return 0
@@ -57,20 +63,70 @@ def cmd_list(args: argparse.Namespace) -> int:
         if "video_s" in r:  # from a recording: where in it to look
             when += f" (at {r['video_s']:.1f} s of the recording)"
         who = r.get("name") or "unknown"
+        stranger = f"stranger {r['stranger']}  " if r.get("stranger") else ""
         closest = f"closest {printable(r['closest'])} {r['score']:.3f}" if r.get("closest") and "score" in r else ""
-        print(f"{r['id']}  {when}  {who:10s} {closest}  {printable(r['file'])}")
+        print(f"{r['id']}  {when}  {who:10s} {stranger}{closest}  {printable(r['file'])}")
+    config = f" --config {shlex.quote(args.config)}" if args.config else ""
+    for number in sorted(set(groups.values())):
+        ids = [sid for sid, g in groups.items() if g == number]
+        if len(ids) > 1:
+            print(f"stranger {number}: {len(ids)} snapshots; to enrol them together: siamese-edge unknown enroll"
+                  f"{config} {' '.join(ids)} NAME")
     return 0
 
 
+def _strangers(args: argparse.Namespace, snaps: list[Snapshot]) -> tuple[dict[str, int], str | None]:
+    """Which unknown snapshots show the same stranger (:mod:`edge.strangers`): a group number per
+    snapshot id, by the configured model and decision; and a note when some could not be grouped."""
+    import numpy as np
+
+    from edge.from_config import decision_from_config
+    from edge.strangers import MAX_GROUPED, group_faces
+    from edge.vision.card import load_card
+    from edge.vision.embedder import model_file, model_id
+    from edge.vision.matcher import Matcher
+
+    faces = [s for s in snaps if s.meta.get("kind") == "unknown" and "embedding" in s.meta]
+    if not faces:
+        return {}, None
+    try:
+        cfg = _config(args)
+        card = load_card(model_file(cfg.model.path))
+        model = model_id(model_file(cfg.model.path))
+    except (ConfigError, ModelFileError, OSError) as exc:
+        return {}, f"strangers not grouped ({printable(exc)})"
+    def usable_face(s: Snapshot) -> bool:  # this model's, and a unit vector as the model makes them
+        e = s.meta["embedding"]
+        return s.meta.get("model") == model and len(e) == card.embedding_size and abs(np.linalg.norm(e) - 1) < 1e-3
+
+    usable = [s for s in faces if usable_face(s)]
+    notes = []
+    if len(usable) < len(faces):
+        notes.append(f"{len(faces) - len(usable)} snapshot(s) not grouped: taken with another model, or their "
+                     "face data was changed")
+    if len(usable) > MAX_GROUPED:
+        notes.append(f"only the latest {MAX_GROUPED} of {len(usable)} snapshots are grouped")
+        usable = usable[-MAX_GROUPED:]
+    decision = decision_from_config(card.decision, cfg.recognition)
+    numbers = group_faces(np.array([s.meta["embedding"] for s in usable], np.float32),
+                          lambda names, emb: Matcher.for_card(card, names, emb, decision))
+    return {s.id: n for s, n in zip(usable, numbers, strict=True)}, "; ".join(notes) or None
+
+
 def cmd_enroll(args: argparse.Namespace) -> int:
+    """Every ID is checked before anything is copied: a mistyped one enrols none of them."""
     snapshots_dir, gallery = _snapshots(args), _gallery(args)
-    snap = Snapshots(snapshots_dir).get(args.id)
-    if snap is None:
-        raise ConfigError(f"no snapshot {printable(args.id)!r} in {printable(snapshots_dir)} "
-                          "(see `siamese-edge unknown list`)")
+    snapshots = Snapshots(snapshots_dir)
+    paths = []
+    for sid in args.ids:
+        snap = snapshots.get(sid)
+        if snap is None:
+            raise ConfigError(f"no snapshot {printable(sid)!r} in {printable(snapshots_dir)} "
+                              "(see `siamese-edge unknown list`); nothing was enrolled")
+        paths.append(snap.path)
     if not gallery.is_dir():
         raise ConfigError(f"gallery folder {printable(gallery)} does not exist (create it, or pass --gallery DIR)")
-    return 1 if add_photos(gallery, args.name, [snap.path]) else 0
+    return 1 if add_photos(gallery, args.name, paths) else 0
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
@@ -99,14 +155,14 @@ def register(sub) -> None:
             p.add_argument("--gallery", help="gallery folder (default: config.yaml gallery.folder)")
         p.add_argument("--config", help="config.yaml to take defaults from")
 
-    p = usub.add_parser("list", help="id, time, decision, closest person and score, file")
+    p = usub.add_parser("list", help="id, time, decision, stranger, closest person and score, file")
     common(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
 
-    p = usub.add_parser("enroll", help="copy a snapshot into gallery/<Name>/ (as `gallery add` would)")
+    p = usub.add_parser("enroll", help="copy snapshots (one or more IDs) into gallery/<Name>/ (as `gallery add` would)")
     common(p, gallery=True)
-    p.add_argument("id")
+    p.add_argument("ids", nargs="+", metavar="ID", help="snapshot ids (`unknown list`), one stranger's")
     p.add_argument("name")
     p.set_defaults(func=cmd_enroll)
 

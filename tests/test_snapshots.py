@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -97,3 +99,70 @@ def test_enroll_refuses_an_unknown_id_and_a_bad_name(faces, tmp_path):
     r = se("unknown", "enroll", *args, snap.stem, "../outside")
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert not (tmp_path / "outside").exists() and list((tmp_path / "gallery").iterdir()) == []
+
+
+def test_snapshots_of_one_stranger_are_grouped_and_enrolled_together(faces, tmp_path):
+    """A stranger (Obama, in two different photos) comes twice and another (Eileen Collins) once
+    between: `unknown list` tags both of his snapshots `stranger 1` and hers `stranger 2`, prints
+    the command that enrols his together, and that command, run as printed, enrols both. An
+    enrolment naming one snapshot that is not there enrols none."""
+    (tmp_path / "gallery" / "Joe Biden").mkdir(parents=True)
+    shutil.copy(faces.biden, tmp_path / "gallery" / "Joe Biden")
+    # 20 fps; 2.5 s of nobody between visits: each visit is a track of its own (track_timeout_s 2)
+    write_replay(tmp_path / "replay", [(None, 4), (faces.obama[1], 14), (None, 50), (faces.collins, 14),
+                                       (None, 50), (faces.obama[2], 14), (None, 4)])
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"""
+camera: {{source: replay, path: {tmp_path / 'replay'}, fps: 20, realtime: false}}
+detector: {{model: full}}
+recognition: {{votes_needed: 3, votes_window: 5, unknown_after_frames: 5}}
+gallery: {{folder: {tmp_path / 'gallery'}}}
+state_dir: {tmp_path / 'state'}
+""")
+    unknown = [e for e in events_of(se("run", "--config", str(cfg))) if e["type"] == "unknown"]
+    assert len(unknown) == 3, unknown
+    sidecar = json.loads(open(unknown[0]["snapshot"].removesuffix(".jpg") + ".json").read())
+    assert len(sidecar["embedding"]) > 64 and sidecar["model"]  # what the grouping reads
+
+    listed = json.loads(se("unknown", "list", "--config", str(cfg), "--json").stdout)
+    assert [r["file"] for r in listed] == [e["snapshot"] for e in unknown]
+    assert [r["stranger"] for r in listed] == [1, 2, 1]
+    assert all("embedding" not in r for r in listed)  # numbers for the grouping, not for reading
+    r = se("unknown", "list", "--config", str(cfg))
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-1500:]
+    lines = r.stdout.splitlines()
+    assert [re.search(r" stranger (\d+)  closest Joe Biden 0\.", line)[1] for line in lines[:3]] == ["1", "2", "1"]
+    first, _, third = (row["id"] for row in listed)
+    assert lines[3:] == [f"stranger 1: 2 snapshots; to enrol them together: siamese-edge unknown enroll "
+                         f"--config {cfg} {first} {third} NAME"]
+
+    r = se("unknown", "enroll", "--config", str(cfg), first, "20990101-000000-000-unknown-t1", "Barack Obama")
+    assert r.returncode == 2 and "nothing was enrolled" in r.stderr
+    assert not (tmp_path / "gallery" / "Barack Obama").exists()
+    command = shlex.split(lines[3].split(": ", 2)[2])
+    assert command[:3] == ["siamese-edge", "unknown", "enroll"] and command[-1] == "NAME"
+    r = se(*command[1:-1], "Barack Obama")
+    assert r.returncode == 0, r.stderr
+    enrolled = sorted(p.read_bytes() for p in (tmp_path / "gallery" / "Barack Obama").iterdir())
+    assert enrolled == sorted(open(unknown[i]["snapshot"], "rb").read() for i in (0, 2))
+
+
+def test_snapshots_whose_face_data_is_damaged_or_from_another_model_are_listed_ungrouped(faces, tmp_path):
+    """Sidecars edited by hand or left by another model: listed, never grouped, one note; no traceback."""
+    from edge.snapshots import Snapshots
+    from edge.vision.embedder import DEFAULT_MODEL, model_id
+
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    frame[100:350, 200:450] = cv2.imread(str(faces.hopper))
+    snaps = Snapshots(tmp_path / "snaps")
+    face = np.random.default_rng(1).normal(size=128)
+    face /= np.linalg.norm(face)
+    ours = model_id(DEFAULT_MODEL)
+    for track, (embedding, model) in enumerate(((face, ours), (face, ours), (face * 5, ours),
+                                                (face, "0123456789abcdef"), (["x"] * 128, ours))):
+        data = embedding.tolist() if isinstance(embedding, np.ndarray) else embedding
+        snaps.save(frame, (260, 150, 120, 120), "unknown", track, {"name": None, "embedding": data, "model": model})
+    r = se("unknown", "list", "--snapshots", str(tmp_path / "snaps"), "--json")
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-1500:]
+    assert [row["stranger"] for row in json.loads(r.stdout)] == [1, 1, None, None, None]
+    assert "note: 2 snapshot(s) not grouped: taken with another model, or their face data was changed" in r.stderr

@@ -34,6 +34,11 @@ def flip_average(emb: np.ndarray, emb_mirrored: np.ndarray) -> np.ndarray:
     return l2_normalize(l2_normalize(emb) + l2_normalize(emb_mirrored))
 
 
+def model_file(model_path: str | Path | None) -> Path:
+    """The embedding model a configuration means: its ``model.path``, or the shipped one when null."""
+    return Path(model_path) if model_path else DEFAULT_MODEL
+
+
 def model_id(path: str | Path) -> str:
     """Short content hash of a model file: gallery caches are keyed by it."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
@@ -43,7 +48,7 @@ class Embedder:
     """Runs the embedding model on aligned crops (``size``×``size``×3 uint8, card colour order)."""
 
     def __init__(self, model_path: str | Path | None = None, num_threads: int = 1) -> None:
-        self.path = Path(model_path) if model_path else DEFAULT_MODEL
+        self.path = model_file(model_path)
         if not self.path.is_file():
             raise ModelFileError(f"embedding model not found: {self.path} (rebuild it with `make model`)")
         self.card: ModelCard = load_card(self.path)

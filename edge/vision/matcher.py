@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.vision.card import Decision
+from edge.vision.card import Decision, ModelCard
 from edge.vision.scores import sigmoid
 
 HEAD_BLOCK_ROWS = 1024
@@ -56,6 +56,14 @@ class Matcher:
             self.b = np.float32(head_bias)
         elif decision.scoring != "cosine":
             raise ValueError(f"scoring must be 'head' or 'cosine', got {decision.scoring!r}")
+
+    @classmethod
+    def for_card(cls, card: ModelCard, names: list[str], embeddings: np.ndarray,
+                 decision: Decision | None = None) -> Matcher:
+        """A matcher over ``embeddings`` with the model card's head and ``decision`` (the card's own
+        by default)."""
+        return cls(names, embeddings, decision or card.decision, np.asarray(card.head_weights, np.float32),
+                   card.head_bias)
 
     def __len__(self) -> int:
         return len(self.people)

@@ -61,8 +61,7 @@ class Recognizer:
 
     def make_matcher(self, names: list[str], embeddings: np.ndarray) -> Matcher:
         """A matcher over ``embeddings`` using this model's head and decision rule."""
-        card = self.embedder.card
-        return Matcher(names, embeddings, self.decision, np.asarray(card.head_weights, np.float32), card.head_bias)
+        return Matcher.for_card(self.embedder.card, names, embeddings, self.decision)
 
     def detect(self, image_bgr: np.ndarray, min_face_px: float = 0.0) -> list[Face]:
         """Faces in the frame (largest first) at least ``min_face_px`` wide; nothing else is run."""
