@@ -47,12 +47,11 @@ def run_identify(recognizer: Recognizer, images: list[str], out_dir: str | None,
     ``<stem>_<seconds>s_annotated.jpg``; they show faces, so they are written like the gallery's
     photos: 0600, or 0640 in a folder that grants its group read (a new folder is made 0700).
     A recording (by its suffix, :data:`VIDEO_SUFFIXES`) is looked at every ``every`` seconds."""
-    failures = 0
     out = Path(out_dir) if out_dir else None
     taken: set[str] = set()
     if out:
         make_folder(out, 0o700)
-    images, failures = inputs_of(images)
+    images, failures = inputs_of(images)  # a folder with nothing to identify counts as one failure
     for name in images:
         if Path(name).suffix.lower() in VIDEO_SUFFIXES:
             failures += not _identify_video(recognizer, name, out, as_json, max_pixels, every, taken)

@@ -19,9 +19,10 @@ import numpy as np
 
 from edge.vision.matcher import Matcher
 
-MAX_GROUPED = 2000
-"""Most recent unknown snapshots grouped: the pairwise scores take n² memory and time (2,000 is
-32 MB); older ones are listed without a group, and the listing says so."""
+MAX_GROUPED = 1000
+"""Most recent unknown snapshots grouped. The pairwise scores take n² memory (1,000: 8 MB), and
+one stranger with n snapshots costs n merges over an n² table; older snapshots are listed without
+a group, and the listing says so."""
 
 
 def group_faces(embeddings: np.ndarray, make_matcher: Callable[[list[str], np.ndarray], Matcher]) -> list[int]:
@@ -35,20 +36,49 @@ def group_faces(embeddings: np.ndarray, make_matcher: Callable[[list[str], np.nd
     scores = np.stack([matcher.row_scores(matcher.matrix[i]) for i in range(n)]).astype(np.float64)
     scores = (scores + scores.T) / 2  # both scorings are symmetric; this only evens out rounding
     np.fill_diagonal(scores, -np.inf)
-    size = np.ones(n)
-    alive = np.ones(n, bool)
-    leader = np.arange(n)  # the group each row ended in (by the index of a row that survives)
     threshold = matcher.decision.threshold
-    while alive.sum() > 1:
-        live = np.where(alive[:, None] & alive[None, :], scores, -np.inf)
-        i, j = np.unravel_index(int(np.argmax(live)), live.shape)
-        if live[i, j] < threshold:
-            break
-        merged = (size[i] * scores[i] + size[j] * scores[j]) / (size[i] + size[j])  # average linkage
-        scores[i], scores[:, i] = merged, merged
-        scores[i, i] = -np.inf
-        size[i] += size[j]
-        alive[j] = False
-        leader[leader == j] = i
+    leader = np.arange(n)  # the row whose group each row ended in
+    # an average-linkage group never spans two groups of "any pair at the threshold" (a mean at the
+    # threshold needs one pair at it), so each of those is grouped on its own: a few rows each
+    for part in _linked(scores >= threshold):
+        if len(part) > 1:
+            leader[part] = part[_average_linkage(scores[np.ix_(part, part)], threshold)]
     numbers: dict[int, int] = {}
     return [numbers.setdefault(int(g), len(numbers) + 1) for g in leader]
+
+
+def _linked(edges: np.ndarray) -> list[np.ndarray]:
+    """Connected components of a boolean adjacency matrix, each as sorted row indices."""
+    n = len(edges)
+    seen = np.zeros(n, bool)
+    parts = []
+    for start in range(n):
+        if seen[start]:
+            continue
+        seen[start] = True
+        part, frontier = [start], [start]
+        while frontier:
+            new = np.flatnonzero(edges[frontier].any(axis=0) & ~seen)
+            seen[new] = True
+            part += new.tolist()
+            frontier = new.tolist()
+        parts.append(np.array(sorted(part)))
+    return parts
+
+
+def _average_linkage(scores: np.ndarray, threshold: float) -> np.ndarray:
+    """For each row of a square score table (diagonal −inf; modified), the row its group ended in."""
+    n = len(scores)
+    size = np.ones(n)
+    leader = np.arange(n)
+    for _ in range(n - 1):
+        i, j = np.unravel_index(int(np.argmax(scores)), scores.shape)
+        if scores[i, j] < threshold:
+            break
+        merged = (size[i] * scores[i] + size[j] * scores[j]) / (size[i] + size[j])
+        scores[i], scores[:, i] = merged, merged
+        scores[j], scores[:, j] = -np.inf, -np.inf  # j is gone
+        scores[i, i] = -np.inf
+        size[i] += size[j]
+        leader[leader == j] = i
+    return leader

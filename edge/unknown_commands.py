@@ -66,12 +66,13 @@ def cmd_list(args: argparse.Namespace) -> int:
         stranger = f"stranger {r['stranger']}  " if r.get("stranger") else ""
         closest = f"closest {printable(r['closest'])} {r['score']:.3f}" if r.get("closest") and "score" in r else ""
         print(f"{r['id']}  {when}  {who:10s} {stranger}{closest}  {printable(r['file'])}")
-    config = f" --config {shlex.quote(args.config)}" if args.config else ""
+    where = "".join(f" --{flag} {shlex.quote(value)}" for flag, value in (("config", args.config),
+                                                                         ("snapshots", args.snapshots)) if value)
     for number in sorted(set(groups.values())):
         ids = [sid for sid, g in groups.items() if g == number]
         if len(ids) > 1:
             print(f"stranger {number}: {len(ids)} snapshots; to enrol them together: siamese-edge unknown enroll"
-                  f"{config} {' '.join(ids)} NAME")
+                  f"{where} {' '.join(ids)} NAME")
     return 0
 
 
@@ -95,6 +96,7 @@ def _strangers(args: argparse.Namespace, snaps: list[Snapshot]) -> tuple[dict[st
         model = model_id(model_file(cfg.model.path))
     except (ConfigError, ModelFileError, OSError) as exc:
         return {}, f"strangers not grouped ({printable(exc)})"
+
     def usable_face(s: Snapshot) -> bool:  # this model's, and a unit vector as the model makes them
         e = s.meta["embedding"]
         return s.meta.get("model") == model and len(e) == card.embedding_size and abs(np.linalg.norm(e) - 1) < 1e-3

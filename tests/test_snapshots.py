@@ -166,3 +166,8 @@ def test_snapshots_whose_face_data_is_damaged_or_from_another_model_are_listed_u
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-1500:]
     assert [row["stranger"] for row in json.loads(r.stdout)] == [1, 1, None, None, None]
     assert "note: 2 snapshot(s) not grouped: taken with another model, or their face data was changed" in r.stderr
+    # the printed command names the folder the listing was given, so it enrols from the same one
+    (line,) = [x for x in se("unknown", "list", "--snapshots", str(tmp_path / "snaps")).stdout.splitlines()
+               if x.startswith("stranger ")]
+    assert line.startswith(f"stranger 1: 2 snapshots; to enrol them together: siamese-edge unknown enroll "
+                           f"--snapshots {tmp_path / 'snaps'} ")
