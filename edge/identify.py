@@ -10,7 +10,7 @@ from pathlib import Path
 from edge.annotate import annotate
 from edge.camera.replay import VIDEO_SUFFIXES
 from edge.errors import ImageError
-from edge.identify_video import Visit, identify_video
+from edge.identify_video import Visit, look_through
 from edge.printable import printable
 from edge.private_files import make_folder, modes_inside, write_picture
 from edge.vision.imageio import IMAGE_SUFFIXES, read_photo
@@ -112,8 +112,10 @@ def inputs_of(names: list[str]) -> tuple[list[str], int]:
 
 def _identify_video(recognizer: Recognizer, name: str, out: Path | None, as_json: bool, max_pixels: int,
                     every: float, taken: set[str]) -> bool:
-    """One recording (:mod:`edge.identify_video`); with ``out``, each visit's best frame annotated
-    (one file per frame, however many people's best look it was)."""
+    """One recording (:mod:`edge.identify_video`): with ``as_json`` every face of every frame
+    looked at (a photo's record plus ``video_s``), otherwise its visits and how much was looked at;
+    with ``out``, each visit's best frame annotated (one file per frame, however many people's best
+    look it was)."""
     written: set[float] = set()
     ok = True
 
@@ -125,8 +127,28 @@ def _identify_video(recognizer: Recognizer, name: str, out: Path | None, as_json
         stem = _unique(f"{Path(name).stem}_{visit.at:.1f}s_annotated", taken)
         ok &= write_annotated(out, stem, visit.frame, visit.results)
 
-    visits = identify_video(recognizer, name, every, max_pixels, as_json, write_best if out else None)
-    return visits is not None and ok
+    def print_faces(t: float, results: list[Identified]) -> None:
+        for r in results:
+            print(json.dumps({**face_record(name, r), "video_s": round(t, 3)}, ensure_ascii=False))
+
+    found = look_through(recognizer, name, every, max_pixels, print_faces if as_json else None,
+                         write_best if out else None)
+    if found is None:
+        return False
+    looked_at = f"{found.looked} frames looked at (one every {every:g} s, the last at {found.last_at:.1f} s)"
+    if as_json:
+        if not found.visits:
+            print(json.dumps({**face_record(name, None, f"no face in {looked_at}"), "video_s": None},
+                             ensure_ascii=False))
+        return ok
+    for v in found.visits:
+        if v.who:
+            print(f"{printable(name)}: {printable(v.who)} {v.when()}  best score {v.best:.3f}")
+        else:
+            closest = f" (closest: {printable(v.closest)})" if v.closest else ""
+            print(f"{printable(name)}: unknown face {v.when()}{closest}")
+    print(f"{printable(name)}: {'no face in ' if not found.visits else ''}{looked_at}")
+    return ok
 
 
 def _unique(stem: str, taken: set[str]) -> str:

@@ -7,12 +7,12 @@ head). ``--json`` still gives every face of every frame looked at, with ``video_
 
 Each frame looked at is decided on its own, exactly as a photo is (the same recognizer, detector
 and open-set rule); the daemon's votes, tracks and cooldowns are for a live camera and stay there
-(``siamese-edge run`` with a replay config gives those).
+(``siamese-edge run`` with a replay config gives those). This module reads and finds; what is
+printed, and the ``--json`` contract, live in :mod:`edge.identify` with the photos'.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +30,7 @@ BRIDGED_LOOKS = 1  # missed looks a visit survives (a blink or a turned head is 
 
 
 OnVisit = Callable[["Visit"], None]
+OnFrame = Callable[[float, list[Identified]], None]
 
 
 @dataclass
@@ -50,11 +51,21 @@ class Visit:
         return f"at {self.start:.1f} s" if self.end == self.start else f"at {self.start:.1f} to {self.end:.1f} s"
 
 
-def identify_video(recognizer: Recognizer, name: str, every: float, max_pixels: int, as_json: bool,
-                   on_visit: OnVisit | None = None) -> list[Visit] | None:
-    """Look at one frame every ``every`` seconds of the recording ``name``; print the JSON records
-    (``as_json``) or the visits; call ``on_visit`` with each visit as it ends (to write its best
-    frame). ``None`` (the reason printed) when the recording cannot be read."""
+@dataclass(frozen=True)
+class Recording:
+    """What looking through one recording found: its visits in order of start, how many frames
+    were looked at, and where the last frame read lies."""
+
+    visits: list[Visit]
+    looked: int
+    last_at: float
+
+
+def look_through(recognizer: Recognizer, name: str, every: float, max_pixels: int,
+                 on_frame: OnFrame | None = None, on_visit: OnVisit | None = None) -> Recording | None:
+    """Look at one frame every ``every`` seconds of the recording ``name``; call ``on_frame`` with
+    each frame's time and faces, and ``on_visit`` with each visit as it ends (its best frame still
+    attached). ``None`` (the reason printed) when the recording cannot be read."""
     path = Path(name)
     if not path.is_file():
         reason = "no such file" if not path.exists() else "not a regular file (give a recorded video)"
@@ -67,13 +78,13 @@ def identify_video(recognizer: Recognizer, name: str, every: float, max_pixels: 
         print(f"error: {printable(name)}: cannot be opened as a video", file=sys.stderr)
         return None
     try:
-        return _look(camera, recognizer, name, every, max_pixels, as_json, on_visit)
+        return _look(camera, recognizer, name, every, max_pixels, on_frame, on_visit)
     finally:
         camera.close()
 
 
 def _look(camera: ReplayCamera, recognizer: Recognizer, name: str, every: float, max_pixels: int,
-          as_json: bool, on_visit: OnVisit | None) -> list[Visit] | None:
+          on_frame: OnFrame | None, on_visit: OnVisit | None) -> Recording | None:
     size = camera.frame_size()
     if size and size[0] * size[1] > max_pixels:
         print(f"error: {printable(name)}: frames of {size[0]}×{size[1]} pixels, more than --max-pixels "
@@ -103,9 +114,8 @@ def _look(camera: ReplayCamera, recognizer: Recognizer, name: str, every: float,
                 next_look += every
             looked += 1
             results = recognizer.identify(frame)
-            if as_json:
-                for r in results:
-                    print(json.dumps(video_record(name, t, r), ensure_ascii=False))
+            if on_frame is not None:
+                on_frame(t, results)
             for who in [w for w, v in open_visits.items() if t - v.end > bridge]:
                 done.append(_close(open_visits.pop(who), on_visit))
             _note(open_visits, results, t, frame, keep_frame=on_visit is not None)
@@ -114,28 +124,7 @@ def _look(camera: ReplayCamera, recognizer: Recognizer, name: str, every: float,
         print(f"error: {printable(name)}: no frame of it could be read", file=sys.stderr)
         return None
     done.sort(key=lambda v: (v.start, v.who == "", v.who))
-    looked_at = f"{looked} frames looked at (one every {every:g} s, the last at {t:.1f} s)"
-    if as_json:
-        if not done:
-            print(json.dumps({**video_record(name, None, None), "reason": f"no face in {looked_at}"},
-                             ensure_ascii=False))
-        return done
-    for v in done:
-        if v.who:
-            print(f"{printable(name)}: {printable(v.who)} {v.when()}  best score {v.best:.3f}")
-        else:
-            closest = f" (closest: {printable(v.closest)})" if v.closest else ""
-            print(f"{printable(name)}: unknown face {v.when()}{closest}")
-    print(f"{printable(name)}: {'no face in ' if not done else ''}{looked_at}")
-    return done
-
-
-def video_record(name: str, t: float | None, r: Identified | None) -> dict:
-    """One ``--json`` line: a photo's record (:func:`edge.identify.face_record`) plus where in the
-    recording the frame lies."""
-    from edge.identify import face_record
-
-    return {**face_record(name, r), "video_s": None if t is None else round(t, 3)}
+    return Recording(done, looked, t)
 
 
 def _note(open_visits: dict[str, Visit], results: list[Identified], t: float, frame: np.ndarray,
