@@ -99,13 +99,16 @@ def _look(camera: ReplayCamera, recognizer: Recognizer, name: str, every: float,
     bar = tqdm(total=camera.frame_count(), desc=Path(name).name, unit="frame", leave=False,
                disable=not sys.stderr.isatty())
     with bar:
-        while (frame := camera.read()) is not None:
+        while camera.grab():  # a frame not looked at is never decoded into a picture
             bar.update()
             pos = camera.position()
             t = pos if pos is not None else read * camera.period
             read += 1
             if t + 1e-6 < next_look:
                 continue
+            frame = camera.retrieve()
+            if frame is None:
+                break
             if frame.shape[0] * frame.shape[1] > max_pixels:
                 print(f"error: {printable(name)}: a frame of {frame.shape[1]}×{frame.shape[0]} pixels at {t:.1f} s, "
                       f"more than --max-pixels {max_pixels}; the rest of the recording was not read", file=sys.stderr)

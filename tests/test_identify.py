@@ -216,12 +216,17 @@ def _frame_of(photo) -> np.ndarray:
 def doorbell_clip(faces, tmp_path):
     """A 2 fps clip: Obama at 1.0–3.5 s (looking away at 2.5 s), nobody until 6.0 s, a stranger
     (Eileen Collins) at 6.0–7.0 s, Obama again at 7.5 s."""
-    clip = tmp_path / "door.avi"
-    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 2, (640, 480))
+    return _doorbell(faces, tmp_path / "door.avi", fps=2)
+
+
+def _doorbell(faces, clip, fps: int):
+    """The doorbell clip's half-second scenes, each ``fps / 2`` frames long."""
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), fps, (640, 480))
     assert writer.isOpened()
     for photo in ([None] * 2 + [faces.obama[1]] * 3 + [None] + [faces.obama[1]] * 2 + [None] * 4
                   + [faces.collins] * 3 + [faces.obama[2]]):
-        writer.write(_frame_of(photo))
+        for _ in range(fps // 2):
+            writer.write(_frame_of(photo))
     writer.release()
     return clip
 
@@ -261,6 +266,21 @@ def test_a_recording_is_told_as_visits_with_their_times(gallery, doorbell_clip, 
         picture = cv2.imread(str(out / name))
         assert picture.shape == (480, 640, 3)
         assert (out / name).stat().st_mode & 0o777 == 0o600  # face pictures: private
+
+
+def test_frames_between_looks_are_passed_over_and_the_visits_are_the_same(faces, gallery, tmp_path):
+    """The doorbell clip filmed at 10 fps: the frames between two looks are only grabbed, never
+    decoded into pictures, and the visits, their times and the frames looked at are those of the
+    2 fps clip (the recording's own clock decides which frame is looked at)."""
+    clip = _doorbell(faces, tmp_path / "door10.avi", fps=10)
+    r = _identify("--gallery", str(gallery), str(clip))
+    assert r.returncode == 0, r.stderr[-1500:]
+    lines = r.stdout.splitlines()
+    assert len(lines) == 4, r.stdout
+    assert lines[0].startswith(f"{clip}: Barack Obama at 1.0 to 3.5 s  best score 0.9")
+    assert lines[1].startswith(f"{clip}: unknown face at 6.0 to 7.0 s (closest: ")
+    assert lines[2].startswith(f"{clip}: Barack Obama at 7.5 s  best score 0.9")
+    assert lines[3] == f"{clip}: 16 frames looked at (one every 0.5 s, the last at 7.9 s)"
 
 
 def test_a_recording_in_json_gives_every_face_of_every_frame_looked_at(gallery, doorbell_clip):

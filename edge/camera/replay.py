@@ -115,37 +115,56 @@ class ReplayCamera:
         self._next_t = max(self._next_t + self.period, time.monotonic() - self.period)
 
     def read(self) -> np.ndarray | None:
-        frame = self._next_frame()
-        if frame is not None:
-            self._delivered += 1
-        return frame
+        """The next frame (a folder's unreadable images skipped with a warning), or ``None`` at the end."""
+        for _ in range(len(self._frames) + 1):
+            if not self.grab():
+                return None
+            frame = self.retrieve()
+            if frame is not None or self._video is not None:
+                if frame is not None:
+                    self._delivered += 1
+                return frame
+        raise CameraError(f"replay folder {self.path}: no frame can be read")
 
-    def _next_frame(self) -> np.ndarray | None:
+    def grab(self) -> bool:
+        """Move on to the next frame without decoding it; ``False`` at the end. :meth:`position`
+        then says where it lies, and :meth:`retrieve` decodes it.
+
+        Why apart from :meth:`read`: ``identify`` looks at one frame in every few of a recording,
+        and a frame only grabbed skips the colour conversion and copy into a picture.
+        """
         self._pace()
         if self._video is not None:
-            ok, frame = self._video.read()
+            ok = self._video.grab()
             if not ok and self.loop:
                 self._video.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                ok, frame = self._video.read()
+                ok = self._video.grab()
             if ok:
-                msec = self._video.get(cv2.CAP_PROP_POS_MSEC)  # after read: the decoded frame's timestamp
+                msec = self._video.get(cv2.CAP_PROP_POS_MSEC)  # the grabbed frame's timestamp
                 self._position = msec / 1000 if msec >= 0 else None
+            return ok
+        if self._i >= len(self._frames):
+            if not self.loop or not self._frames:
+                return False
+            self._i = 0
+        self._position = self._i * self.period
+        self._i += 1
+        return True
+
+    def retrieve(self) -> np.ndarray | None:
+        """The frame last grabbed, decoded; ``None`` when it cannot be (a folder's unreadable image is
+        named in one warning)."""
+        if self._video is not None:
+            ok, frame = self._video.retrieve()
             return frame if ok else None
-        for _ in range(len(self._frames) + 1):
-            if self._i >= len(self._frames):
-                if not self.loop:
-                    return None
-                self._i = 0
-            path = self._frames[self._i]
-            self._position = self._i * self.period
-            self._i += 1
-            try:
-                return read_image(path)
-            except ImageError as exc:
-                if path not in self._bad:
-                    self._bad.add(path)
-                    log.warning("replay frame skipped: %s", printable(exc))
-        raise CameraError(f"replay folder {self.path}: no frame can be read")
+        path = self._frames[self._i - 1]
+        try:
+            return read_image(path)
+        except ImageError as exc:
+            if path not in self._bad:
+                self._bad.add(path)
+                log.warning("replay frame skipped: %s", printable(exc))
+            return None
 
     def close(self) -> None:
         if self._video is not None:
