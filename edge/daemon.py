@@ -36,7 +36,7 @@ from edge.snapshots import Snapshots
 from edge.status import Stats, prometheus_text
 from edge.tracking import Announcement, Tracker
 from edge.vision.motion import MotionGate, MotionSettings
-from edge.vision.runtime import warn_if_unaccelerated
+from edge.vision.runtime import interpreter_class, warn_if_unaccelerated, xnnpack_delegate_created
 from gallery.sync import Gallery
 from gallery.watch import GalleryWatcher
 
@@ -105,6 +105,8 @@ class Daemon:
         self.notifier = notifier or Notifier()
         warn_if_unaccelerated()
         self.recognizer = recognizer_from_config(cfg)
+        if xnnpack_delegate_created():  # LiteRT's own line about it is held back (it opened every command's output)
+            log.info("models loaded: %s with its XNNPACK delegate", interpreter_class()[1].split(".")[0])
         self._capture_thread: threading.Thread | None = None
         self._apply_decision(cfg)
         self.tracker = Tracker(cfg.recognition)

@@ -297,15 +297,15 @@ def check_ready_and_accelerated(m: Machine) -> None:
 
     # journald stamps a stderr line when it reads it, which can be a fraction of a millisecond after
     # systemd has handled the READY=1 sent right after "running:" — so the proof is a line the daemon
-    # writes well before it is ready (the interpreters' XNNPACK delegate, while the models load): with
-    # Type=simple the unit would be active at exec, long before that line
-    loaded, running = logged_at("XNNPACK delegate"), logged_at("running: camera")
+    # writes well before it is ready ("models loaded: … with its XNNPACK delegate", once the models
+    # load): with Type=simple the unit would be active at exec, long before that line
+    loaded, running = logged_at("with its XNNPACK delegate"), logged_at("running: camera")
     if not running:
         fail("the daemon never said 'running'")
     if not loaded or loaded[0] > active_at:
         fail(f"active at {active_at} µs, before the models were loaded (XNNPACK delegate at {loaded[:1]} µs)")
     text = "\n".join(m.messages())
-    if "XNNPACK delegate" not in text:
+    if "with its XNNPACK delegate" not in text:
         fail("no XNNPACK delegate in the journal")
     if "cpuinfo" in text:
         fail("the journal mentions cpuinfo: " + next(line for line in text.splitlines() if "cpuinfo" in line))

@@ -371,6 +371,22 @@ def running(scene):
         proc.kill()
 
 
+def test_the_daemon_says_in_its_own_line_that_its_models_run_accelerated(scene):
+    """LiteRT's native "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." is held back; the
+    daemon says it in its own log line while the models load, before it is running (the service
+    test reads that line as the proof that models loaded before READY)."""
+    cfg = scene / "config.yaml"
+    cfg.write_text(config_text(scene, loop="true"))
+    proc = _start(cfg)
+    try:
+        lines = _wait_for(proc, "running:")
+        loaded = [line for line in lines if "models loaded: ai_edge_litert with its XNNPACK delegate" in line]
+        assert len(loaded) == 1 and lines.index(loaded[0]) < len(lines) - 1, lines
+        assert not any("Created TensorFlow Lite" in line for line in lines), lines
+    finally:
+        proc.kill()
+
+
 def _unit_stop_timeout_s() -> float:
     """``TimeoutStopSec`` of the shipped unit: how long systemd waits after SIGTERM before SIGKILL."""
     unit = (REPO / "systemd" / "siamese-edge.service").read_text()

@@ -268,6 +268,15 @@ def test_a_recording_is_told_as_visits_with_their_times(gallery, doorbell_clip, 
         assert (out / name).stat().st_mode & 0o777 == 0o600  # face pictures: private
 
 
+def test_stderr_holds_nothing_but_what_the_command_itself_says(gallery, faces):
+    """LiteRT's native "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." used to open every
+    command's output; it is held back, and the command's own lines are all that remain."""
+    r = _identify("--gallery", str(gallery), str(faces.obama[2]))
+    assert r.returncode == 0 and "Barack Obama" in r.stdout
+    assert "TensorFlow Lite" not in r.stderr and "XNNPACK" not in r.stderr
+    assert all(line.startswith("INFO gallery.sync:") for line in r.stderr.splitlines()), r.stderr
+
+
 def test_frames_between_looks_are_passed_over_and_the_visits_are_the_same(faces, gallery, tmp_path):
     """The doorbell clip filmed at 10 fps: the frames between two looks are only grabbed, never
     decoded into pictures, and the visits, their times and the frames looked at are those of the

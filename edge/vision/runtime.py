@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +24,20 @@ from edge.errors import ModelFileError, RuntimeBackendError
 log = logging.getLogger(__name__)
 
 _BACKENDS = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite")
+
+XNNPACK_NOTICE = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+"""The line LiteRT's native code writes to the process's stderr once, when the first interpreter
+allocates its tensors (tflite-runtime writes the same)."""
+
+_stderr_lock = threading.Lock()
+_notice_seen = False
+_notice_looked_for = False
+
+
+def xnnpack_delegate_created() -> bool | None:
+    """Whether LiteRT has said it created its XNNPACK delegate in this process: ``None`` when that
+    could not be watched (see :func:`delegate_notice_held_back`)."""
+    return True if _notice_seen else (False if _notice_looked_for else None)
 
 
 def interpreter_class() -> tuple[type, str]:
@@ -68,6 +86,63 @@ def warn_if_unaccelerated() -> bool:
     return problem is not None
 
 
+@contextmanager
+def delegate_notice_held_back() -> Iterator[None]:
+    """Pass on everything written to stderr (file descriptor 2) meanwhile except LiteRT's
+    :data:`XNNPACK_NOTICE`, once the block ends (by an error too).
+
+    Why: that INFO line opened the output of every command and every service start, and neither
+    LiteRT nor tflite-runtime lets Python set its native log level. Once the line has been seen
+    (it comes once per process) this does nothing. The lock keeps two threads loading models from
+    restoring each other's descriptor; a process whose stderr is closed, or a kernel without
+    ``memfd_create``, keeps the line.
+    """
+    global _notice_seen, _notice_looked_for
+    with _stderr_lock:
+        if _notice_seen:
+            yield
+            return
+        try:
+            held = os.memfd_create("siamese-edge-stderr", os.MFD_CLOEXEC)
+        except (AttributeError, OSError):
+            yield
+            return
+        try:
+            saved = os.dup(2)
+        except OSError:
+            os.close(held)
+            yield
+            return
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+        os.dup2(held, 2)
+        _notice_looked_for = True
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.lseek(held, 0, os.SEEK_SET)
+            with os.fdopen(held, "rb") as f:
+                lines = f.read().splitlines(keepends=True)
+            kept = [line for line in lines if line.rstrip(b"\r\n") != XNNPACK_NOTICE]
+            _notice_seen = len(kept) < len(lines)
+            _write_all(2, b"".join(kept))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write every byte (a pipe or a full journal may take part of a write); give up quietly when
+    the descriptor refuses (nothing else could be told through it anyway)."""
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError:
+        pass
+
+
 class TFLiteModel:
     """A loaded ``.tflite`` model with float-in/float-out helpers around quantized tensors.
 
@@ -85,8 +160,9 @@ class TFLiteModel:
         cls, self.backend = interpreter_class()
         try:
             source = {"model_content": content} if content is not None else {"model_path": str(self.path)}
-            self._interp = cls(**source, num_threads=int(num_threads))
-            self._interp.allocate_tensors()
+            with delegate_notice_held_back():
+                self._interp = cls(**source, num_threads=int(num_threads))
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelFileError(f"{self.path} is not a loadable TFLite model: {exc}") from exc
         self.inputs: list[dict[str, Any]] = self._interp.get_input_details()
