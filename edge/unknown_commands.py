@@ -29,9 +29,12 @@ if TYPE_CHECKING:
 
 
 def _config(args: argparse.Namespace) -> Config:
+    """config.yaml, read once per command (the folders and the model and decision all come from it)."""
     from edge.config import load_config
 
-    return load_config(args.config)
+    if getattr(args, "loaded_config", None) is None:
+        args.loaded_config = load_config(args.config)
+    return args.loaded_config
 
 
 def _snapshots(args: argparse.Namespace) -> Path:
