@@ -30,14 +30,15 @@ XNNPACK_NOTICE = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
 allocates its tensors (tflite-runtime writes the same)."""
 
 _stderr_lock = threading.Lock()
+_first_load_started = False  # only the first model load of a process is watched
+_notice_watched = False
 _notice_seen = False
-_notice_looked_for = False
 
 
 def xnnpack_delegate_created() -> bool | None:
-    """Whether LiteRT has said it created its XNNPACK delegate in this process: ``None`` when that
-    could not be watched (see :func:`delegate_notice_held_back`)."""
-    return True if _notice_seen else (False if _notice_looked_for else None)
+    """Whether LiteRT said it created its XNNPACK delegate while this process's first model loaded:
+    ``None`` before that, or when stderr could not be watched (see :func:`delegate_notice_held_back`)."""
+    return True if _notice_seen else (False if _notice_watched else None)
 
 
 def interpreter_class() -> tuple[type, str]:
@@ -89,47 +90,69 @@ def warn_if_unaccelerated() -> bool:
 @contextmanager
 def delegate_notice_held_back() -> Iterator[None]:
     """Pass on everything written to stderr (file descriptor 2) meanwhile except LiteRT's
-    :data:`XNNPACK_NOTICE`, once the block ends (by an error too).
+    :data:`XNNPACK_NOTICE`.
 
     Why: that INFO line opened the output of every command and every service start, and neither
-    LiteRT nor tflite-runtime lets Python set its native log level. Once the line has been seen
-    (it comes once per process) this does nothing. The lock keeps two threads loading models from
-    restoring each other's descriptor; a process whose stderr is closed, or a kernel without
-    ``memfd_create``, keeps the line.
+    LiteRT nor tflite-runtime lets Python set its native log level. While the block runs, fd 2 is
+    a pipe that a thread reads and forwards line by line as it comes (so what native code writes
+    before a crash still gets out). Only the first model load of a process is watched: the line
+    comes with the first interpreter's tensors or not at all, and no later load — perhaps while an
+    event hook's process starts and would inherit the pipe — needs fd 2 swapped. The lock keeps
+    two threads loading models from restoring each other's descriptor.
     """
-    global _notice_seen, _notice_looked_for
+    global _first_load_started, _notice_watched
     with _stderr_lock:
-        if _notice_seen:
+        if _first_load_started:
             yield
             return
-        try:
-            held = os.memfd_create("siamese-edge-stderr", os.MFD_CLOEXEC)
-        except (AttributeError, OSError):
-            yield
-            return
+        _first_load_started = True
         try:
             saved = os.dup(2)
+        except OSError:  # stderr closed: nothing to keep clean
+            yield
+            return
+        try:
+            read_end, write_end = os.pipe2(os.O_CLOEXEC)
         except OSError:
-            os.close(held)
+            os.close(saved)
             yield
             return
         try:
             sys.stderr.flush()
         except (OSError, ValueError, AttributeError):
             pass
-        os.dup2(held, 2)
-        _notice_looked_for = True
+        forwarder = threading.Thread(target=_forward_stderr, args=(read_end, saved), name="stderr", daemon=True)
+        forwarder.start()
+        os.dup2(write_end, 2)
+        os.close(write_end)
+        _notice_watched = True
         try:
             yield
         finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            os.lseek(held, 0, os.SEEK_SET)
-            with os.fdopen(held, "rb") as f:
-                lines = f.read().splitlines(keepends=True)
-            kept = [line for line in lines if line.rstrip(b"\r\n") != XNNPACK_NOTICE]
-            _notice_seen = len(kept) < len(lines)
-            _write_all(2, b"".join(kept))
+            os.dup2(saved, 2)  # the pipe's last write end closes: the forwarder reads to the end
+            forwarder.join(timeout=5)
+
+
+def _forward_stderr(read_end: int, out: int) -> None:
+    """Copy lines from the pipe to ``out`` as they come, all but :data:`XNNPACK_NOTICE`; close both
+    descriptors at the pipe's end."""
+    global _notice_seen
+    pending = b""
+    try:
+        while chunk := os.read(read_end, 65536):
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                if line.rstrip(b"\r") == XNNPACK_NOTICE:
+                    _notice_seen = True
+                else:
+                    _write_all(out, line + b"\n")
+        if pending.rstrip(b"\r") == XNNPACK_NOTICE:
+            _notice_seen = True
+        elif pending:
+            _write_all(out, pending)
+    finally:
+        os.close(read_end)
+        os.close(out)
 
 
 def _write_all(fd: int, data: bytes) -> None:
