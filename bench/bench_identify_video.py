@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from edge.camera.replay import ReplayCamera  # noqa: E402
+from edge.identify_video import Looks  # noqa: E402
 
 FPS = 25
 SIZE = (1280, 720)
@@ -87,19 +88,12 @@ def decode_all(clip: Path) -> tuple[float, int]:
 
 
 def grab_and_look(clip: Path) -> tuple[float, int]:
-    """Seconds to grab every frame and decode only those a look falls on, and how many were decoded."""
+    """Seconds to go through the frames as identify does (:class:`Looks`: every frame grabbed, only
+    those a look falls on decoded), and how many were decoded."""
     camera = ReplayCamera(clip, fps=None, realtime=False)
     camera.open()
     start = time.perf_counter()
-    next_look, decoded = 0.0, 0
-    while camera.grab():
-        t = camera.position() or 0.0
-        if t + 1e-6 < next_look:
-            continue
-        if camera.retrieve() is not None:
-            decoded += 1
-        while next_look <= t + 1e-6:
-            next_look += EVERY
+    decoded = sum(1 for _ in Looks(camera, EVERY))
     elapsed = time.perf_counter() - start
     camera.close()
     return elapsed, decoded

@@ -14,7 +14,7 @@ printed, and the ``--json`` contract, live in :mod:`edge.identify` with the phot
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,6 +83,34 @@ def look_through(recognizer: Recognizer, name: str, every: float, max_pixels: in
         camera.close()
 
 
+class Looks:
+    """The frames of a recording a look falls on — one every ``every`` seconds of its own clock —
+    as ``(time, frame)``; the frames between are only grabbed, never decoded into pictures. After
+    (or during) the iteration, ``grabbed`` says how many frames were read and ``last_at`` where the
+    last of them lies."""
+
+    def __init__(self, camera: ReplayCamera, every: float) -> None:
+        self.camera = camera
+        self.every = every
+        self.grabbed = 0
+        self.last_at = 0.0
+
+    def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
+        next_look = 0.0
+        while self.camera.grab():
+            pos = self.camera.position()
+            t = self.last_at = pos if pos is not None else self.grabbed * self.camera.period
+            self.grabbed += 1
+            if t + 1e-6 < next_look:
+                continue
+            frame = self.camera.retrieve()
+            if frame is None:
+                return
+            while next_look <= t + 1e-6:
+                next_look += self.every
+            yield t, frame
+
+
 def _look(camera: ReplayCamera, recognizer: Recognizer, name: str, every: float, max_pixels: int,
           on_frame: OnFrame | None, on_visit: OnVisit | None) -> Recording | None:
     size = camera.frame_size()
@@ -93,28 +121,17 @@ def _look(camera: ReplayCamera, recognizer: Recognizer, name: str, every: float,
     bridge = every * (BRIDGED_LOOKS + 1) + 1e-6
     open_visits: dict[str, Visit] = {}
     done: list[Visit] = []
-    looked = read = 0
-    next_look = 0.0
-    t = 0.0
+    looked = 0
+    looks = Looks(camera, every)
     bar = tqdm(total=camera.frame_count(), desc=Path(name).name, unit="frame", leave=False,
                disable=not sys.stderr.isatty())
     with bar:
-        while camera.grab():  # a frame not looked at is never decoded into a picture
-            bar.update()
-            pos = camera.position()
-            t = pos if pos is not None else read * camera.period
-            read += 1
-            if t + 1e-6 < next_look:
-                continue
-            frame = camera.retrieve()
-            if frame is None:
-                break
+        for t, frame in looks:
+            bar.update(looks.grabbed - bar.n)
             if frame.shape[0] * frame.shape[1] > max_pixels:
                 print(f"error: {printable(name)}: a frame of {frame.shape[1]}×{frame.shape[0]} pixels at {t:.1f} s, "
                       f"more than --max-pixels {max_pixels}; the rest of the recording was not read", file=sys.stderr)
                 break
-            while next_look <= t + 1e-6:
-                next_look += every
             looked += 1
             results = recognizer.identify(frame)
             if on_frame is not None:
@@ -123,11 +140,11 @@ def _look(camera: ReplayCamera, recognizer: Recognizer, name: str, every: float,
                 done.append(_close(open_visits.pop(who), on_visit))
             _note(open_visits, results, t, frame, keep_frame=on_visit is not None)
     done += [_close(v, on_visit) for v in open_visits.values()]
-    if not read:
+    if not looks.grabbed:
         print(f"error: {printable(name)}: no frame of it could be read", file=sys.stderr)
         return None
     done.sort(key=lambda v: (v.start, v.who == "", v.who))
-    return Recording(done, looked, t)
+    return Recording(done, looked, looks.last_at)
 
 
 def _note(open_visits: dict[str, Visit], results: list[Identified], t: float, frame: np.ndarray,

@@ -95,8 +95,8 @@ def _strangers(args: argparse.Namespace, snaps: list[Snapshot]) -> tuple[dict[st
         return {}, None
     try:
         cfg = _config(args)
-        card = load_card(model_file(cfg.model.path))
-        model = model_id(model_file(cfg.model.path))
+        path = model_file(cfg.model.path)
+        card, model = load_card(path), model_id(path)
     except (ConfigError, ModelFileError, OSError) as exc:
         return {}, f"strangers not grouped ({printable(exc)})"
 

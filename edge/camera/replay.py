@@ -120,10 +120,11 @@ class ReplayCamera:
             if not self.grab():
                 return None
             frame = self.retrieve()
-            if frame is not None or self._video is not None:
-                if frame is not None:
-                    self._delivered += 1
+            if frame is not None:
+                self._delivered += 1
                 return frame
+            if self._video is not None:  # a video frame that does not decode ends it, as a failed read did
+                return None
         raise CameraError(f"replay folder {self.path}: no frame can be read")
 
     def grab(self) -> bool:
