@@ -2,7 +2,9 @@
 what size and rate, and does the detector find a face in what it sees?
 
 Opens the camera exactly as the daemon would (``camera`` in config.yaml), reads frames for a few
-seconds, runs the configured detector on the last one and writes it annotated. Exit 0 when frames
+seconds, runs the configured detector on the last one and writes it annotated (``--out``; a folder
+gets ``camera-test.jpg`` inside; a file there that this software did not write is left as it is and
+the picture takes the next free name, ``camera-test-2.jpg``…). Exit 0 when frames
 came at the configured size; 1 with one plain sentence when they did not (no camera, no permission,
 a camera that delivers nothing, a different size than asked for).
 """
@@ -16,7 +18,7 @@ from pathlib import Path
 from edge.camera import CameraError, make_camera
 from edge.config import Config
 from edge.printable import printable
-from edge.private_files import make_folder, modes_inside, write_picture
+from edge.private_files import make_folder, modes_inside, picture_name, write_picture
 
 
 def device_problem(cfg: Config) -> str | None:
@@ -64,13 +66,17 @@ def camera_test(cfg: Config, seconds: float, out: Path) -> tuple[int, list[str]]
     from edge.vision.detector import FaceDetector
 
     faces = FaceDetector(cfg.detector.model, cfg.detector.min_score, tile=cfg.detector.tile).detect(last)
+    if out.is_dir():
+        out = out / "camera-test.jpg"
     try:
         make_folder(out.parent, 0o700)  # a frame of the camera: whoever is in view, private like a snapshot
-        write_picture(out, annotate_detections(last, faces), modes_inside(out.parent)[1])
+        target, foreign = picture_name(out)
+        write_picture(target, annotate_detections(last, faces), modes_inside(out.parent)[1])
     except OSError as exc:
         return 1, [*lines, f"camera-test failed: the snapshot {printable(out)} cannot be written "
                            f"({printable(exc.strerror or exc)})"]
-    lines.append(f"{len(faces)} face(s) found in the last frame; annotated: {out}")
+    left = f" ({printable(foreign)} is not a picture siamese-edge wrote: left as it is)" if foreign else ""
+    lines.append(f"{len(faces)} face(s) found in the last frame; annotated: {printable(target)}{left}")
     asked = (cfg.camera.width, cfg.camera.height)
     if cfg.camera.source != "replay" and (w, h) != asked:
         return 1, [*lines, f"camera-test failed: asked for {asked[0]}×{asked[1]}, the camera delivers {w}×{h} "

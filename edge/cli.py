@@ -208,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("identify", help="name the faces in photos or recordings, against a folder of known people")
     p.add_argument("--gallery", required=True, help="folder: <Name>/*.jpg or <Name>.jpg")
     p.add_argument("--state", help="cache folder for gallery embeddings (default: none, in memory)")
-    p.add_argument("--out", help="write annotated copies here")
+    p.add_argument("--out", help="write annotated copies here (replacing only annotations an earlier run wrote; "
+                   "a file of yours with the same name is kept, the copy takes the next free name)")
     p.add_argument("--json", action="store_true", help="one JSON object per face per line")
     p.add_argument("--max-pixels", type=count(1), default=DEFAULT_MAX_PIXELS,
                    help="refuse larger images (and recordings with larger frames)")
@@ -238,7 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("camera-test", help="installation check: frames, size, fps, a face; one annotated snapshot")
     p.add_argument("--config", help="config.yaml whose camera and detector to test")
     p.add_argument("--seconds", type=positive, default=3.0)
-    p.add_argument("--out", default="camera-test.jpg", help="where the annotated snapshot goes")
+    p.add_argument("--out", default="camera-test.jpg",
+                   help="where the annotated snapshot goes (a folder: camera-test.jpg inside); a file there "
+                        "that siamese-edge did not write is kept, the snapshot takes the next free name")
     p.set_defaults(func=cmd_camera_test)
 
     p = sub.add_parser("check-config", help="validate config.yaml without running (exit 0 ok, 2 invalid)")

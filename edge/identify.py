@@ -12,7 +12,7 @@ from edge.camera.replay import VIDEO_SUFFIXES
 from edge.errors import ImageError
 from edge.identify_video import Visit, look_through
 from edge.printable import printable
-from edge.private_files import make_folder, modes_inside, write_picture
+from edge.private_files import make_folder, modes_inside, picture_name, write_picture
 from edge.vision.imageio import IMAGE_SUFFIXES, read_photo
 from edge.vision.pipeline import Identified, Recognizer
 from edge.vision.preprocess import no_face_reason
@@ -43,12 +43,13 @@ def run_identify(recognizer: Recognizer, images: list[str], out_dir: str | None,
     """Identify faces in each image or recording; print results; return the number of files that failed.
 
     ``out_dir`` gets ``<stem>_annotated.jpg`` per image (``<stem>_annotated-2.jpg``… when two inputs
-    share a stem, so none hides another), and per visit in a recording its best frame,
+    share a stem, so none hides another, or when a file of the user's has that name: only
+    annotations of an earlier run are replaced), and per visit in a recording its best frame,
     ``<stem>_<seconds>s_annotated.jpg``; they show faces, so they are written like the gallery's
     photos: 0600, or 0640 in a folder that grants its group read (a new folder is made 0700).
     A recording (by its suffix, :data:`VIDEO_SUFFIXES`) is looked at every ``every`` seconds."""
     out = Path(out_dir) if out_dir else None
-    taken: set[str] = set()
+    taken: set[Path] = set()
     if out:
         make_folder(out, 0o700)
     images, failures = inputs_of(images)  # a folder with nothing to identify counts as one failure
@@ -79,7 +80,7 @@ def run_identify(recognizer: Recognizer, images: list[str], out_dir: str | None,
                 x, y, w, h = (round(v) for v in r.face.box)
                 print(f"{name}: {who}  score {m.score:.3f}  at x={x} y={y} w={w} h={h}")
         if out:
-            failures += not write_annotated(out, _unique(Path(name).stem + "_annotated", taken), image, results)
+            failures += not write_annotated(out, Path(name).stem + "_annotated", taken, image, results)
     return failures
 
 
@@ -111,7 +112,7 @@ def inputs_of(names: list[str]) -> tuple[list[str], int]:
 
 
 def _identify_video(recognizer: Recognizer, name: str, out: Path | None, as_json: bool, max_pixels: int,
-                    every: float, taken: set[str]) -> bool:
+                    every: float, taken: set[Path]) -> bool:
     """One recording (:mod:`edge.identify_video`): with ``as_json`` every face of every frame
     looked at (a photo's record plus ``video_s``), otherwise its visits and how much was looked at;
     with ``out``, each visit's best frame annotated (one file per frame, however many people's best
@@ -124,8 +125,7 @@ def _identify_video(recognizer: Recognizer, name: str, out: Path | None, as_json
         if out is None or visit.frame is None or visit.at in written:
             return
         written.add(visit.at)
-        stem = _unique(f"{Path(name).stem}_{visit.at:.1f}s_annotated", taken)
-        ok &= write_annotated(out, stem, visit.frame, visit.results)
+        ok &= write_annotated(out, f"{Path(name).stem}_{visit.at:.1f}s_annotated", taken, visit.frame, visit.results)
 
     def print_faces(t: float, results: list[Identified]) -> None:
         for r in results:
@@ -151,21 +151,16 @@ def _identify_video(recognizer: Recognizer, name: str, out: Path | None, as_json
     return ok
 
 
-def _unique(stem: str, taken: set[str]) -> str:
-    """``stem``, or ``stem-2``, ``stem-3``… when this run already used it."""
-    name, n = stem, 1
-    while name in taken:
-        n += 1
-        name = f"{stem}-{n}"
-    taken.add(name)
-    return name
-
-
-def write_annotated(out: Path, stem: str, image, results: list[Identified]) -> bool:
-    """``out/<stem>.jpg``: the photo with its boxes and names; False (and the reason printed) when it
-    cannot be written."""
+def write_annotated(out: Path, stem: str, taken: set[Path], image, results: list[Identified]) -> bool:
+    """``out/<stem>.jpg`` — or ``<stem>-2.jpg``… when this run already wrote that name or a file not
+    written by this software has it (said on stderr; that file is left as it is): the photo with its
+    boxes and names. False (and the reason printed) when it cannot be written."""
     target = out / f"{stem}.jpg"
     try:
+        target, foreign = picture_name(target, taken)
+        if foreign:
+            print(f"note: {printable(foreign)} is not a picture siamese-edge wrote: left as it is; "
+                  f"annotated as {printable(target.name)}", file=sys.stderr)
         write_picture(target, annotate(image, results), modes_inside(out)[1])
     except OSError as exc:
         print(f"error: {printable(target)}: not written ({printable(exc.strerror or exc)})", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Writing files that hold faces or state. Three promises, kept in one place for every writer (the
+"""Writing files that hold faces or state. Five promises, kept in one place for every writer (the
 status file, snapshots, annotated pictures, photos copied into the gallery):
 
 - a crash at any moment leaves the old file or the new one, never half of one (a temporary file in
@@ -8,6 +8,9 @@ status file, snapshots, annotated pictures, photos copied into the gallery):
   it never replaces a file);
 - the mode is the one asked for, whatever the umask: face pictures are biometric data, readable by
   the owner and, where the folder grants it, its group — never by everyone;
+- a picture written where a user chose (``identify --out``, ``camera-test --out``) replaces only a
+  picture this software wrote there before (it carries a mark); a user's own file of the same name
+  is left as it is and the picture takes the next free name (:func:`picture_name`);
 - what the software deletes of its own (a snapshot forgotten, a damaged cache) is overwritten
   first (:func:`erase`). The user's photos are never erased: only ever unlinked, on request.
 
@@ -15,9 +18,12 @@ Imports nothing of the project (the base layer)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
+import struct
+import zlib
 from pathlib import Path
 
 import cv2
@@ -51,14 +57,82 @@ def write_atomically(path: Path, data: bytes, mode: int) -> None:
         raise
 
 
+# Every picture written by :func:`write_picture` carries this, so that a later run can tell its own
+# output (replaced when written again) from a user's file that happens to have the same name (never
+# touched): a JPEG comment right after the JFIF header, a PNG ``tEXt`` chunk right after ``IHDR``.
+_MARK = b"written by siamese-edge"
+_PNG_MARK = b"tEXt" + b"Software\x00" + _MARK
+_PNG_CHUNK = struct.pack(">I", len(_PNG_MARK) - 4) + _PNG_MARK + struct.pack(">I", zlib.crc32(_PNG_MARK))
+_JPEG_COMMENT = b"\xff\xfe" + struct.pack(">H", len(_MARK) + 2) + _MARK
+
+
+def _mark_place(head: bytes) -> tuple[int, bytes]:
+    """Where in an encoded picture beginning with ``head`` the mark goes, and its bytes there: after
+    a PNG's signature (8 bytes) and ``IHDR`` (25), after a JPEG's JFIF header. (0, b"") when ``head``
+    is neither (no picture of ours)."""
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return 33, _PNG_CHUNK
+    if head[:2] == b"\xff\xd8":
+        return (4 + int.from_bytes(head[4:6], "big") if head[2:4] == b"\xff\xe0" else 2), _JPEG_COMMENT
+    return 0, b""
+
+
+def _marked(data: bytes) -> bytes:
+    """An encoded JPEG or PNG with the mark where :func:`own_picture` looks for it."""
+    at, mark = _mark_place(data)
+    return data[:at] + mark + data[at:]
+
+
+def own_picture(path: Path) -> bool:
+    """Whether ``path`` is a regular file this software wrote with :func:`write_picture` (its mark
+    where that puts it). A link, a folder, a user's photo, or a picture of ours re-saved by an editor
+    (which moves or drops the mark) is not."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    try:
+        head = os.read(fd, 512) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+    except OSError:
+        head = b""
+    finally:
+        os.close(fd)
+    at, mark = _mark_place(head)
+    return bool(mark) and head[at:at + len(mark)] == mark
+
+
+def picture_name(path: Path, taken: set[Path] | None = None) -> tuple[Path, Path | None]:
+    """Where :func:`write_picture` may put a picture meant for ``path``: ``path`` itself, or
+    ``STEM-2``, ``STEM-3``… — the first name that is free or holds a picture this software wrote,
+    and is not in ``taken`` (names this run already wrote; the one returned is added). Also the first
+    name passed over because something else is there (a user's photo, a link, a folder), so the
+    caller can say it was left alone; ``OSError`` when a thousand names are all taken."""
+    taken = set() if taken is None else taken
+    foreign = None
+    for n in range(1, 1001):
+        candidate = path if n == 1 else path.with_name(f"{path.stem}-{n}{path.suffix}")
+        if candidate in taken:
+            continue
+        if (candidate.exists() or candidate.is_symlink()) and not own_picture(candidate):
+            foreign = foreign or candidate
+            continue
+        taken.add(candidate)
+        return candidate, foreign
+    raise OSError(f"{path.stem}-2 … {path.stem}-1000{path.suffix} are all taken by files this software did not write")
+
+
 def write_picture(path: Path, image_bgr: np.ndarray, mode: int) -> None:
-    """``image_bgr`` as a PNG (for a ``.png`` name) or a JPEG (quality 90), written like any face
-    picture here (:func:`write_atomically`); ``OSError`` when it cannot be encoded or written."""
+    """``image_bgr`` as a PNG (for a ``.png`` name) or a JPEG (quality 90), marked as ours and written
+    like any face picture here (:func:`write_atomically`). It replaces only a picture of ours: a file
+    of anyone else's at ``path`` (choose the name with :func:`picture_name`) raises
+    ``FileExistsError`` untouched, as any failure to encode or write raises ``OSError``."""
     kind = ".png" if path.suffix.lower() == ".png" else ".jpg"
     ok, data = cv2.imencode(kind, image_bgr, [cv2.IMWRITE_JPEG_QUALITY, 90] if kind == ".jpg" else [])
     if not ok:
         raise OSError(f"the picture could not be encoded as {kind[1:].upper()}")
-    write_atomically(path, data.tobytes(), mode)
+    if (path.exists() or path.is_symlink()) and not own_picture(path):
+        raise FileExistsError(errno.EEXIST, "a file siamese-edge did not write is there; left as it is")
+    write_atomically(path, _marked(data.tobytes()), mode)
 
 
 def copy_new(src: Path, dest: Path, mode: int) -> Path:
