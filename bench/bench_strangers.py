@@ -11,6 +11,11 @@ pairwise precision (snapshots put together that show one person), pairwise recal
 snapshot pairs put together), the share of repeat strangers found whole and alone, and groups that
 mix people. Single linkage (any pair above the threshold joins two groups) is measured beside it:
 the design choice ``edge/strangers.py`` explains.
+
+And what the daemon's ``unknown`` events say as each visit comes (``seen_before``): every visit of a
+month is saved as a real snapshot in a fresh folder and counted by ``edge.strangers.StrangerMemory``,
+the daemon's own code. Reported: how often a repeat stranger's second and later visits say "seen
+before" (and with the exact number of earlier visits), and how often a first visit says it wrongly.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.strangers import group_faces  # noqa: E402
+from edge.snapshots import Snapshots  # noqa: E402
+from edge.strangers import StrangerMemory, group_faces  # noqa: E402
 from edge.vision.pipeline import Recognizer  # noqa: E402
 from gallery.sync import Gallery  # noqa: E402
 
@@ -79,6 +85,20 @@ def pair_counts(truth: list[str], groups: list[int]) -> tuple[int, int, int]:
     return together, same_together, same
 
 
+def announced(recognizer: Recognizer, emb: np.ndarray, folder: Path) -> list[int]:
+    """``seen_before`` of each visit in order, as the daemon's events would say it: each saved as a
+    snapshot (a blank frame: only the sidecar's embedding is read) and counted by the memory."""
+    snaps = Snapshots(folder, max_count=len(emb) + 1)
+    memory = StrangerMemory(snaps, "bench", emb.shape[1], recognizer.make_matcher)
+    frame = np.zeros((8, 8, 3), np.uint8)
+    counts = []
+    for k, e in enumerate(emb):
+        path = snaps.save(frame, (2, 2, 4, 4), "unknown", k, {"embedding": [float(v) for v in e], "model": "bench"})
+        memory.sync()
+        counts.append(memory.seen_before(path.stem)[0])
+    return counts
+
+
 def main() -> None:
     if not LFW.is_dir():
         sys.exit(f"{LFW} not found (../shared is only in the team's checkout)")
@@ -92,7 +112,9 @@ def main() -> None:
     everyone = sorted(rows_of)
     rng = np.random.default_rng(SEED)
     totals = {"average": np.zeros(5), "single": np.zeros(5)}  # together, same_together, same, whole, mixed
-    for _ in range(MONTHS):
+    later = later_said = later_exact = first = first_said = 0  # the events' seen_before, visit by visit
+    work = Path(tempfile.mkdtemp())  # a folder of snapshots per month, removed at the end
+    for month in range(MONTHS):
         repeat = list(rng.choice(repeaters, REPEAT, replace=False))
         others = [p for p in everyone if p not in repeat]
         once = list(rng.choice(others, ONE_OFF, replace=False))
@@ -103,6 +125,12 @@ def main() -> None:
         truth = [visits[k][0] for k in order]
         emb = matrix[[visits[k][1] for k in order]]
         grouped = {"average": group_faces(emb, recognizer.make_matcher)}
+        for k, count in enumerate(announced(recognizer, emb, work / f"month{month}")):
+            earlier = truth[:k].count(truth[k])
+            if earlier:
+                later, later_said, later_exact = later + 1, later_said + (count > 0), later_exact + (count == earlier)
+            else:
+                first, first_said = first + 1, first_said + (count > 0)
         m = recognizer.make_matcher([f"{i:08d}" for i in range(len(emb))], emb)
         scores = np.stack([m.row_scores(e) for e in m.matrix])
         grouped["single"] = single_linkage(scores, recognizer.decision.threshold)
@@ -125,6 +153,13 @@ def main() -> None:
             "pairwise_recall": round(same_together / max(same, 1), 4),
             "repeat_strangers_found_whole_and_alone": round(whole / (MONTHS * REPEAT), 4),
             "groups_mixing_people_per_month": round(mixed / MONTHS, 3)}
+    shutil.rmtree(work)
+    out["unknown events (seen_before)"] = {
+        "later_visits_of_repeat_strangers": later,
+        "said_seen_before": round(later_said / max(later, 1), 4),
+        "with_the_exact_number_of_earlier_visits": round(later_exact / max(later, 1), 4),
+        "first_visits": first,
+        "first_visits_said_seen_before": round(first_said / max(first, 1), 4)}
     print(json.dumps(out, indent=1))
 
 

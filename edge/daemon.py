@@ -34,6 +34,7 @@ from edge.private_files import make_folder, write_atomically
 from edge.sdnotify import Notifier
 from edge.snapshots import Snapshots
 from edge.status import Stats, prometheus_text
+from edge.strangers import StrangerMemory
 from edge.tracking import Announcement, Tracker
 from edge.vision.motion import MotionGate, MotionSettings
 from edge.vision.runtime import interpreter_class, warn_if_unaccelerated, xnnpack_delegate_created
@@ -117,6 +118,7 @@ class Daemon:
         make_folder(Path(cfg.gallery.folder), 0o700)  # face photos go in: private until the user says otherwise
         self.gallery = self._new_gallery(cfg)
         self.snapshots = self._new_snapshots(cfg)
+        self.strangers = self._new_strangers()
         self.watcher = self._new_watcher(cfg)
         self.frames = LatestFrame(lossless=is_recording(cfg.camera) and not cfg.camera.realtime)
         self.totals = Stats()  # counts since start (the status file, the metrics) …
@@ -148,6 +150,25 @@ class Daemon:
     def _new_snapshots(cfg: Config) -> Snapshots:
         s = cfg.snapshots
         return Snapshots(snapshots_folder(cfg), s.max_count, s.max_age_days * 86400, s.margin)
+
+    def _new_strangers(self) -> StrangerMemory | None:
+        """Who has been here before, from the unknown snapshots kept (:mod:`edge.strangers`); none
+        when unknown faces are not saved (``snapshots.announcements``): nothing is remembered then."""
+        if "unknown" not in self.cfg.snapshots.announcements:
+            return None
+        card = self.recognizer.embedder.card
+        memory = StrangerMemory(self.snapshots, self.recognizer.embedder.id, card.embedding_size,
+                                self.recognizer.make_matcher)
+        memory.sync()
+        return memory
+
+    def _seen_before(self, snapshot: Path | None) -> dict:
+        """The ``seen_before`` and ``first_seen`` of an unknown announcement whose snapshot was saved."""
+        if self.strangers is None or snapshot is None:
+            return {}
+        self.strangers.sync()
+        count, first = self.strangers.seen_before(snapshot.stem)
+        return {"seen_before": count, "first_seen": first}
 
     @staticmethod
     def _new_gate(cfg: Config) -> MotionGate | None:
@@ -276,6 +297,8 @@ class Daemon:
         if "recognition" in live:
             self._apply_decision(self.cfg)
             self.tracker.cfg = new.recognition
+        if "snapshots" in live or "recognition" in live:
+            self.strangers = self._new_strangers()  # another folder, or another threshold to group by
         if "events" in live or "device_name" in live:
             self._rebuild_outputs()
         if "gallery" in live:
@@ -372,15 +395,21 @@ class Daemon:
         for a in self.tracker.update(results, now):
             self.totals.announce(a.kind)
             snapshot = self._snapshot(frame, a, position) if a.kind in self.cfg.snapshots.announcements else None
+            seen = self._seen_before(snapshot) if a.kind == "unknown" else {}
             self.bus.publish(self._event(a.kind, name=a.name, score=a.score, runner_up=a.runner_up,
                                          runner_up_score=a.runner_up_score, box=a.box, track_id=a.track_id,
-                                         snapshot=str(snapshot) if snapshot else None, video_s=position))
+                                         snapshot=str(snapshot) if snapshot else None, video_s=position, **seen))
             if a.kind == "recognized":
                 log.info("recognized %s (score %.3f, track %d)", a.name, a.score, a.track_id)
-            elif a.runner_up:
-                log.info("unknown face (closest: %s, score %.3f, track %d)", a.runner_up, a.score, a.track_id)
+                continue
+            before = (f"; seen {seen['seen_before']} time(s) before, first at "
+                      f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(seen['first_seen']))}"
+                      if seen.get("seen_before") else "")
+            if a.runner_up:
+                log.info("unknown face (closest: %s, score %.3f, track %d)%s", a.runner_up, a.score, a.track_id,
+                         before)
             else:
-                log.info("unknown face (nobody enrolled to compare with, track %d)", a.track_id)
+                log.info("unknown face (nobody enrolled to compare with, track %d)%s", a.track_id, before)
         present = self.tracker.present()
         if present != self.present:
             self.present = present

@@ -140,13 +140,13 @@ class Snapshots:
         """Delete snapshots beyond ``max_count`` (oldest first) and older than ``max_age_s``. Runs on
         every save, in the recognition loop: it only lists the folder, never reads a sidecar."""
         now = time.time() if now is None else now
-        snaps = sorted((mtime, sid) for sid, _, mtime in self._photos())
+        snaps = sorted((mtime, sid) for sid, _, mtime in self.photos())
         excess = len(snaps) - self.max_count
         for i, (mtime, sid) in enumerate(snaps):
             if i < excess or now - mtime > self.max_age_s:
                 self._remove(sid)
 
-    def _photos(self) -> list[tuple[str, Path, float]]:
+    def photos(self) -> list[tuple[str, Path, float]]:
         """(id, path, mtime) of every snapshot JPEG this module named; symlinks and others ignored."""
         out = []
         try:
@@ -163,14 +163,17 @@ class Snapshots:
 
     def list(self) -> list[Snapshot]:
         """Every snapshot, oldest first (a JPEG without a readable sidecar is listed with its time)."""
-        out = []
-        for sid, path, mtime in self._photos():
-            try:
-                meta = json.loads((self.folder / f"{sid}.json").read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                meta = {}
-            out.append(Snapshot(sid, path, {"time": mtime} | _well_typed(meta)))
+        out = [self.read(sid, path, mtime) for sid, path, mtime in self.photos()]
         return sorted(out, key=lambda s: (s.meta.get("time", 0), s.id))
+
+    def read(self, sid: str, path: Path, mtime: float) -> Snapshot:
+        """One snapshot (as :meth:`photos` names it) with its sidecar's well-typed fields; the file's
+        time stands in for a sidecar that is missing or cannot be read."""
+        try:
+            meta = json.loads((self.folder / f"{sid}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = {}
+        return Snapshot(sid, path, {"time": mtime} | _well_typed(meta))
 
     def get(self, sid: str) -> Snapshot | None:
         if not ID_PATTERN.match(sid):

@@ -85,7 +85,7 @@ def _strangers(args: argparse.Namespace, snaps: list[Snapshot]) -> tuple[dict[st
     import numpy as np
 
     from edge.from_config import decision_from_config
-    from edge.strangers import MAX_GROUPED, group_faces
+    from edge.strangers import MAX_GROUPED, group_faces, usable_face
     from edge.vision.card import load_card
     from edge.vision.embedder import model_file, model_id
     from edge.vision.matcher import Matcher
@@ -100,11 +100,7 @@ def _strangers(args: argparse.Namespace, snaps: list[Snapshot]) -> tuple[dict[st
     except (ConfigError, ModelFileError, OSError) as exc:
         return {}, f"strangers not grouped ({printable(exc)})"
 
-    def usable_face(s: Snapshot) -> bool:  # this model's, and a unit vector as the model makes them
-        e = s.meta["embedding"]
-        return s.meta.get("model") == model and len(e) == card.embedding_size and abs(np.linalg.norm(e) - 1) < 1e-3
-
-    usable = [s for s in faces if usable_face(s)]
+    usable = [s for s in faces if usable_face(s.meta, model, card.embedding_size)]
     notes = []
     if len(usable) < len(faces):
         notes.append(f"{len(faces) - len(usable)} snapshot(s) not grouped: taken with another model, or their "

@@ -171,3 +171,49 @@ def test_snapshots_whose_face_data_is_damaged_or_from_another_model_are_listed_u
                if x.startswith("stranger ")]
     assert line.startswith(f"stranger 1: 2 snapshots; to enrol them together: siamese-edge unknown enroll "
                            f"--snapshots {tmp_path / 'snaps'} ")
+
+
+def test_an_unknown_event_says_whether_this_stranger_has_been_here_before(faces, tmp_path):
+    """Obama comes twice (two different photos) and Eileen Collins once between. The `unknown` event
+    of his second visit says `seen_before: 1` with the time of his first snapshot (`first_seen`), as
+    `unknown list` groups them; the first visits say 0. The memory is the snapshots folder: after a
+    restart his first visit of the day is his third (`seen_before: 2`), and after `unknown forget
+    --all` he is a first-time visitor again."""
+    (tmp_path / "gallery" / "Joe Biden").mkdir(parents=True)
+    shutil.copy(faces.biden, tmp_path / "gallery" / "Joe Biden")
+    write_replay(tmp_path / "replay", [(None, 4), (faces.obama[1], 14), (None, 50), (faces.collins, 14),
+                                       (None, 50), (faces.obama[2], 14), (None, 4)])
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"""
+camera: {{source: replay, path: {tmp_path / 'replay'}, fps: 20, realtime: false}}
+detector: {{model: full}}
+recognition: {{votes_needed: 3, votes_window: 5, unknown_after_frames: 5}}
+gallery: {{folder: {tmp_path / 'gallery'}}}
+state_dir: {tmp_path / 'state'}
+""")
+
+    def visits() -> tuple[list[dict], str]:
+        r = se("run", "--config", str(cfg))
+        unknown = [e for e in events_of(r) if e["type"] == "unknown"]
+        assert len(unknown) == 3, unknown
+        return unknown, r.stderr
+
+    def taken(event: dict) -> float:
+        return json.loads(open(event["snapshot"].removesuffix(".jpg") + ".json").read())["time"]
+
+    first_day, log = visits()
+    assert [e["seen_before"] for e in first_day] == [0, 0, 1]
+    assert "first_seen" not in first_day[0] and first_day[2]["first_seen"] == taken(first_day[0])
+    assert re.search(r"unknown face \(closest: Joe Biden, score 0\.\d+, track \d+\); seen 1 time\(s\) before, "
+                     r"first at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d", log), log[-2000:]
+    listed = json.loads(se("unknown", "list", "--config", str(cfg), "--json").stdout)
+    assert [r["stranger"] for r in listed] == [1, 2, 1]  # the grouping the counts follow
+
+    second_day, _ = visits()
+    assert [e["seen_before"] for e in second_day] == [2, 1, 3]
+    assert {e["first_seen"] for e in (second_day[0], second_day[2])} == {taken(first_day[0])}
+    assert second_day[1]["first_seen"] == taken(first_day[1])
+
+    assert se("unknown", "forget", "--config", str(cfg), "--all").returncode == 0
+    third_day, _ = visits()
+    assert [e["seen_before"] for e in third_day] == [0, 0, 1]

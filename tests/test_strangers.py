@@ -3,6 +3,8 @@ device's own score, stopped at its decision threshold."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from edge.strangers import group_faces
@@ -39,3 +41,53 @@ def test_a_chain_of_look_alikes_does_not_join_two_people():
 def test_nobody_alike_means_one_group_each_and_none_means_none():
     assert group_faces(np.eye(4, dtype=np.float32), cosine_matcher(0.5)) == [1, 2, 3, 4]
     assert group_faces(np.zeros((0, 8), np.float32), cosine_matcher(0.5)) == []
+
+
+def test_the_daemons_memory_of_strangers_counts_the_group_unknown_list_shows_and_follows_the_folder(tmp_path):
+    """`StrangerMemory` (what the daemon's `unknown` events count) over a real snapshots folder: for
+    every snapshot, the others in its group are exactly those `group_faces` puts with it; a snapshot
+    forgotten while the daemon runs, a hand-edited one, one from another model or a recognised face
+    are not counted; and a chain of look-alikes is not joined (average linkage, as listed)."""
+    from edge.snapshots import Snapshots
+    from edge.strangers import StrangerMemory
+
+    rng = np.random.default_rng(5)
+    centres = [unit(rng.normal(size=64)) for _ in range(3)]
+    order = [0, 1, 0, 2, 0, 1]
+    faces = [unit(centres[c] + rng.normal(scale=0.08, size=64)) for c in order]
+    snaps = Snapshots(tmp_path / "snapshots")
+    frame = np.full((120, 160, 3), 90, np.uint8)
+    ids = []
+    for i, face in enumerate(faces):
+        meta = {"embedding": [float(v) for v in face], "model": "m1", "name": None}
+        ids.append(snaps.save(frame, (40, 30, 50, 50), "unknown", i + 1, meta).stem)
+        time.sleep(0.002)  # a snapshot's id is its time to the millisecond
+    memory = StrangerMemory(snaps, "m1", 64, cosine_matcher(0.6))
+    memory.sync()
+    groups = group_faces(np.stack(faces), cosine_matcher(0.6))
+    times = [snaps.read(sid, *next((p, m) for s, p, m in snaps.photos() if s == sid)).meta["time"] for sid in ids]
+    for i, sid in enumerate(ids):
+        mates = [j for j in range(len(ids)) if groups[j] == groups[i] and j != i]
+        assert memory.seen_before(sid) == (len(mates), min(times[j] for j in mates) if mates else None)
+    assert memory.seen_before(ids[4]) == (2, times[0])
+
+    snaps.forget(ids[0])  # `unknown forget` while the daemon runs
+    other = snaps.save(frame, (40, 30, 50, 50), "unknown", 9, {"embedding": [float(v) for v in faces[0]],
+                                                                 "model": "another model"})
+    edited = snaps.save(frame, (40, 30, 50, 50), "unknown", 11, {"embedding": [2 * float(v) for v in faces[0]],
+                                                                  "model": "m1"})
+    recognised = snaps.save(frame, (40, 30, 50, 50), "recognized", 10, {"name": "Ann"})
+    memory.sync()
+    assert memory.seen_before(ids[4]) == (1, times[2])
+    assert [memory.seen_before(s.stem) for s in (other, edited, recognised)] == [(0, None)] * 3
+
+    a, c = unit([1, 0, 0] + [0] * 61), unit([0, 1, 0] + [0] * 61)
+    b = unit([1, 1, 0] + [0] * 61)  # cos(a, b) = cos(b, c) = 0.707, cos(a, c) = 0
+    chain = Snapshots(tmp_path / "chain")
+    chain_ids = [chain.save(frame, (40, 30, 50, 50), "unknown", i, {"embedding": [float(x) for x in v],
+                                                                    "model": "m1"}).stem
+                 for i, v in enumerate((a, b, c))]
+    memory = StrangerMemory(chain, "m1", 64, cosine_matcher(0.7))
+    memory.sync()
+    assert [memory.seen_before(sid)[0] for sid in chain_ids] == [1, 1, 0]  # a with b; c alone, as listed
+    assert group_faces(np.stack([a, b, c]), cosine_matcher(0.7)) == [1, 1, 2]

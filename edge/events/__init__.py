@@ -40,6 +40,8 @@ class Event:
     box: tuple[float, float, float, float] | None = None
     track_id: int | None = None
     snapshot: str | None = None  # the JPEG of the announced face with context (``snapshots``)
+    seen_before: int | None = None  # unknown: earlier snapshots of this stranger still kept (edge.strangers)
+    first_seen: float | None = None  # unknown: when the first of them was taken (absent on a first visit)
     video_s: float | None = None  # where in the recording the frame lies (replays and video files only)
     message: str | None = None
     people: int | None = None
