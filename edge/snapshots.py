@@ -22,6 +22,7 @@ import logging
 import math
 import os
 import re
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,23 @@ def _well_typed(meta: object) -> dict:
             continue
         out[key] = value
     return out
+
+
+MAX_SIDECAR = 1 << 20
+"""Bytes in a sidecar: one this software wrote is a few KB (an embedding of up to MAX_EMBEDDING
+numbers stays far below); anything larger is not read, so a planted file cannot fill memory."""
+
+
+def _sidecar_bytes(path: Path) -> bytes:
+    """A sidecar's content; ``OSError`` for anything but a regular file of at most
+    :data:`MAX_SIDECAR` bytes — a link is not followed, and a pipe planted at the name is not
+    waited on (the daemon reads sidecars in its recognition loop)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SIDECAR:
+            raise OSError(f"{path}: not a sidecar this software wrote")
+        return f.read(MAX_SIDECAR + 1)
 
 
 class Snapshots:
@@ -170,7 +188,7 @@ class Snapshots:
         """One snapshot (as :meth:`photos` names it) with its sidecar's well-typed fields; the file's
         time stands in for a sidecar that is missing or cannot be read."""
         try:
-            meta = json.loads((self.folder / f"{sid}.json").read_text(encoding="utf-8"))
+            meta = json.loads(_sidecar_bytes(self.folder / f"{sid}.json").decode("utf-8"))
         except (OSError, ValueError):
             meta = {}
         return Snapshot(sid, path, {"time": mtime} | _well_typed(meta))

@@ -53,6 +53,8 @@ def tree_digest(root: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
             p = os.path.join(dirpath, name)
             if os.path.islink(p):
                 out[p] = "link:" + os.readlink(p)
+            elif not os.path.isfile(p):
+                out[p] = "not a regular file"  # a named pipe: reading it would wait for a writer
             elif os.path.getsize(p) > 100 * 2**20:
                 out[p] = f"size:{os.path.getsize(p)}"  # the sparse 2 GiB file: its size and mtime
                 out[p] += f":{os.stat(p).st_mtime_ns}"
@@ -405,6 +407,30 @@ def test_4_a_damaged_snapshot_sidecar_is_listed_from_what_it_still_says(tmp_path
     assert "closest Ann 0.610" in sound and "(at 12.5 s of the recording)" in sound
     rows = json.loads(se("unknown", "list", "--snapshots", str(folder), "--json").stdout)
     assert set(rows[0]) == {"id", "file", "time"} and rows[1]["video_s"] == 12.5
+    assert tree_digest(tmp_path) == before
+
+
+def test_4_a_sidecar_that_is_huge_a_pipe_or_a_link_is_not_read(tmp_path):
+    """A sidecar of 2 MB (a sidecar this software writes is a few KB), a named pipe and a link in a
+    sidecar's place: `unknown list` lists each snapshot from its file's time, at once — it neither
+    fills memory, nor waits on the pipe (the daemon reads sidecars as strangers are announced), nor
+    shows the linked file's content — and the folder is left as it was."""
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    ids = [f"20261201-10101{i}-000-unknown-t{i}" for i in range(3)]
+    for sid in ids:
+        cv2.imwrite(str(folder / f"{sid}.jpg"), np.zeros((8, 8, 3), np.uint8))
+    (folder / f"{ids[0]}.json").write_text('{"time": 1896121000.5, "closest": "Ann", "score": 0.61, "pad": "'
+                                          + "x" * 2_000_000 + '"}')
+    os.mkfifo(folder / f"{ids[1]}.json")
+    private = tmp_path / "private.json"
+    private.write_text('{"time": 1896121000.5, "closest": "my secret", "score": 0.61}')
+    (folder / f"{ids[2]}.json").symlink_to(private)
+    before = tree_digest(tmp_path)
+    r = se("unknown", "list", "--snapshots", str(folder), "--json")
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-1500:]
+    rows = json.loads(r.stdout)
+    assert [row["id"] for row in rows] == ids and all(set(row) == {"id", "file", "time"} for row in rows)
     assert tree_digest(tmp_path) == before
 
 
