@@ -166,8 +166,12 @@ class Daemon:
         """The ``seen_before`` and ``first_seen`` of an unknown announcement whose snapshot was saved."""
         if self.strangers is None or snapshot is None:
             return {}
-        self.strangers.sync()
-        count, first = self.strangers.seen_before(snapshot.stem)
+        try:
+            self.strangers.sync()
+            count, first = self.strangers.seen_before(snapshot.stem)
+        except Exception as exc:  # noqa: BLE001 - a note on the event; never worth stopping recognition for
+            log.warning("seen_before not counted for %s: %s: %s", snapshot.name, type(exc).__name__, exc)
+            return {}
         return {"seen_before": count, "first_seen": first}
 
     @staticmethod

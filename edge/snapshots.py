@@ -174,7 +174,10 @@ class Snapshots:
         for entry in entries:
             stem, _, ext = entry.name.rpartition(".")
             if ext == "jpg" and ID_PATTERN.match(stem) and entry.is_file(follow_symlinks=False):
-                out.append((stem, Path(entry.path), entry.stat(follow_symlinks=False).st_mtime))
+                try:
+                    out.append((stem, Path(entry.path), entry.stat(follow_symlinks=False).st_mtime))
+                except OSError:
+                    continue  # removed since the listing (`unknown forget` while the daemon prunes)
         return out
 
     # ------------------------------------------------------------------ the user's side

@@ -137,7 +137,7 @@ class StrangerMemory:
                 if sid not in known and "-unknown-" in sid]
         came = sorted(came, key=lambda s: (s.meta.get("time", 0), s.id))
         usable = [s for s in came if usable_face(s.meta, self.model, self.embedding_size)]
-        self.passed_over.update(s.id for s in came if s not in usable)
+        self.passed_over.update({s.id for s in came} - {s.id for s in usable})
         if usable:
             self._add([s.id for s in usable], [float(s.meta["time"]) for s in usable],
                       np.array([s.meta["embedding"] for s in usable], np.float32))
