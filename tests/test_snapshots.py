@@ -10,6 +10,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -101,11 +102,9 @@ def test_enroll_refuses_an_unknown_id_and_a_bad_name(faces, tmp_path):
     assert not (tmp_path / "outside").exists() and list((tmp_path / "gallery").iterdir()) == []
 
 
-def test_snapshots_of_one_stranger_are_grouped_and_enrolled_together(faces, tmp_path):
-    """A stranger (Obama, in two different photos) comes twice and another (Eileen Collins) once
-    between: `unknown list` tags both of his snapshots `stranger 1` and hers `stranger 2`, prints
-    the command that enrols his together, and that command, run as printed, enrols both. An
-    enrolment naming one snapshot that is not there enrols none."""
+def two_strangers_at_the_door(faces, tmp_path) -> Path:
+    """config.yaml of a replay where, with Joe Biden alone enrolled, Obama comes (one photo), then
+    Eileen Collins, then Obama again (another photo)."""
     (tmp_path / "gallery" / "Joe Biden").mkdir(parents=True)
     shutil.copy(faces.biden, tmp_path / "gallery" / "Joe Biden")
     # 20 fps; 2.5 s of nobody between visits: each visit is a track of its own (track_timeout_s 2)
@@ -119,6 +118,15 @@ recognition: {{votes_needed: 3, votes_window: 5, unknown_after_frames: 5}}
 gallery: {{folder: {tmp_path / 'gallery'}}}
 state_dir: {tmp_path / 'state'}
 """)
+    return cfg
+
+
+def test_snapshots_of_one_stranger_are_grouped_and_enrolled_together(faces, tmp_path):
+    """A stranger (Obama, in two different photos) comes twice and another (Eileen Collins) once
+    between: `unknown list` tags both of his snapshots `stranger 1` and hers `stranger 2`, prints
+    the command that enrols his together, and that command, run as printed, enrols both. An
+    enrolment naming one snapshot that is not there enrols none."""
+    cfg = two_strangers_at_the_door(faces, tmp_path)
     unknown = [e for e in events_of(se("run", "--config", str(cfg))) if e["type"] == "unknown"]
     assert len(unknown) == 3, unknown
     sidecar = json.loads(open(unknown[0]["snapshot"].removesuffix(".jpg") + ".json").read())
@@ -179,18 +187,7 @@ def test_an_unknown_event_says_whether_this_stranger_has_been_here_before(faces,
     `unknown list` groups them; the first visits say 0. The memory is the snapshots folder: after a
     restart his first visit of the day is his third (`seen_before: 2`), and after `unknown forget
     --all` he is a first-time visitor again."""
-    (tmp_path / "gallery" / "Joe Biden").mkdir(parents=True)
-    shutil.copy(faces.biden, tmp_path / "gallery" / "Joe Biden")
-    write_replay(tmp_path / "replay", [(None, 4), (faces.obama[1], 14), (None, 50), (faces.collins, 14),
-                                       (None, 50), (faces.obama[2], 14), (None, 4)])
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text(f"""
-camera: {{source: replay, path: {tmp_path / 'replay'}, fps: 20, realtime: false}}
-detector: {{model: full}}
-recognition: {{votes_needed: 3, votes_window: 5, unknown_after_frames: 5}}
-gallery: {{folder: {tmp_path / 'gallery'}}}
-state_dir: {tmp_path / 'state'}
-""")
+    cfg = two_strangers_at_the_door(faces, tmp_path)
 
     def visits() -> tuple[list[dict], str]:
         r = se("run", "--config", str(cfg))
