@@ -108,7 +108,7 @@ class StrangerMemory:
     Why in memory: grouping the folder afresh (every sidecar read, n² scores) at each announcement
     would hold up recognition on a Pi; here an announcement lists the folder, reads the new sidecar
     and scores one face against the others. The folder stays the truth: what left it (``unknown
-    forget``, ``unknown enroll``, pruned by age or count) is forgotten here at the next announcement,
+    forget``, pruned by age or count) is forgotten here at the next announcement,
     so a stranger forgotten by the user is a first-time visitor again. Scores are kept for one
     direction of each pair (the head is symmetric; ``unknown list`` averages both, which differs
     only by rounding). The latest :data:`MAX_GROUPED` faces are kept, as ``unknown list`` groups.
