@@ -62,7 +62,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no snapshots in {printable(folder)}")
     for r in rows:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.get("time", 0)))
+        when = _local(r.get("time", 0))
         if "video_s" in r:  # from a recording: where in it to look
             when += f" (at {r['video_s']:.1f} s of the recording)"
         who = r.get("name") or "unknown"
@@ -74,9 +74,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     for number in sorted(set(groups.values())):
         ids = [sid for sid, g in groups.items() if g == number]
         if len(ids) > 1:
-            print(f"stranger {number}: {len(ids)} snapshots; to enrol them together: siamese-edge unknown enroll"
-                  f"{where} {' '.join(ids)} NAME")
+            times = [r.get("time", 0) for r in rows if r["id"] in ids]
+            print(f"stranger {number}: {len(ids)} snapshots, first {_local(min(times))}, last {_local(max(times))}; "
+                  f"to enrol them together: siamese-edge unknown enroll{where} {' '.join(ids)} NAME")
     return 0
+
+
+def _local(seconds: float) -> str:
+    """A snapshot's time as the listing shows it: local time to the second."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
 
 
 def _strangers(args: argparse.Namespace, snaps: list[Snapshot]) -> tuple[dict[str, int], str | None]:

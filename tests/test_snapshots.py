@@ -141,7 +141,9 @@ def test_snapshots_of_one_stranger_are_grouped_and_enrolled_together(faces, tmp_
     lines = r.stdout.splitlines()
     assert [re.search(r" stranger (\d+)  closest Joe Biden 0\.", line)[1] for line in lines[:3]] == ["1", "2", "1"]
     first, _, third = (row["id"] for row in listed)
-    assert lines[3:] == [f"stranger 1: 2 snapshots; to enrol them together: siamese-edge unknown enroll "
+    listed_at = [re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", line)[0] for line in lines[:3]]
+    span = f"first {listed_at[0]}, last {listed_at[2]}"  # his two snapshots' times as listed above
+    assert lines[3:] == [f"stranger 1: 2 snapshots, {span}; to enrol them together: siamese-edge unknown enroll "
                          f"--config {cfg} {first} {third} NAME"]
 
     r = se("unknown", "enroll", "--config", str(cfg), first, "20990101-000000-000-unknown-t1", "Barack Obama")
@@ -177,7 +179,8 @@ def test_snapshots_whose_face_data_is_damaged_or_from_another_model_are_listed_u
     # the printed command names the folder the listing was given, so it enrols from the same one
     (line,) = [x for x in se("unknown", "list", "--snapshots", str(tmp_path / "snaps")).stdout.splitlines()
                if x.startswith("stranger ")]
-    assert line.startswith(f"stranger 1: 2 snapshots; to enrol them together: siamese-edge unknown enroll "
+    assert re.match(r"stranger 1: 2 snapshots, first [-\d]+ [:\d]+, last [-\d]+ [:\d]+; ", line), line
+    assert line.split("; ", 1)[1].startswith("to enrol them together: siamese-edge unknown enroll "
                            f"--snapshots {tmp_path / 'snaps'} ")
 
 
