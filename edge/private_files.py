@@ -30,6 +30,8 @@ import cv2
 import numpy as np
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+# opening a file that is already there: no link followed, no pipe waited on
+_EXISTING = getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
 
 def _temporary(path: Path, mode: int) -> tuple[Path, int]:
@@ -83,22 +85,39 @@ def _marked(data: bytes) -> bytes:
     return data[:at] + mark + data[at:]
 
 
+def read_regular(path: Path, size: int, max_size: int | None = None) -> bytes:
+    """The first ``size`` bytes of ``path``, a regular file (of at most ``max_size`` bytes when
+    given); ``OSError`` for anything else, read without following a link or waiting on a pipe, so
+    a file planted at a name the software reads can neither redirect it nor hold it up."""
+    fd = os.open(path, os.O_RDONLY | _EXISTING)
+    try:  # checked on the descriptor, before anything is read (a folder opens too)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or (max_size is not None and info.st_size > max_size):
+            raise OSError(f"{path}: not a regular file" + (f" of at most {max_size} bytes" if max_size else ""))
+        chunks = []
+        while size > 0 and (chunk := os.read(fd, size)):
+            chunks.append(chunk)
+            size -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def own_picture(path: Path) -> bool:
     """Whether ``path`` is a regular file this software wrote with :func:`write_picture` (its mark
     where that puts it). A link, a folder, a user's photo, or a picture of ours re-saved by an editor
     (which moves or drops the mark) is not."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        head = read_regular(path, 512)
     except OSError:
         return False
-    try:
-        head = os.read(fd, 512) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
-    except OSError:
-        head = b""
-    finally:
-        os.close(fd)
     at, mark = _mark_place(head)
     return bool(mark) and head[at:at + len(mark)] == mark
+
+
+def _someone_elses(path: Path) -> bool:
+    """Something is at ``path`` (a link counts) and it is not a picture of ours."""
+    return os.path.lexists(path) and not own_picture(path)
 
 
 def picture_name(path: Path, taken: set[Path] | None = None) -> tuple[Path, Path | None]:
@@ -113,7 +132,7 @@ def picture_name(path: Path, taken: set[Path] | None = None) -> tuple[Path, Path
         candidate = path if n == 1 else path.with_name(f"{path.stem}-{n}{path.suffix}")
         if candidate in taken:
             continue
-        if (candidate.exists() or candidate.is_symlink()) and not own_picture(candidate):
+        if _someone_elses(candidate):
             foreign = foreign or candidate
             continue
         taken.add(candidate)
@@ -130,7 +149,7 @@ def write_picture(path: Path, image_bgr: np.ndarray, mode: int) -> None:
     ok, data = cv2.imencode(kind, image_bgr, [cv2.IMWRITE_JPEG_QUALITY, 90] if kind == ".jpg" else [])
     if not ok:
         raise OSError(f"the picture could not be encoded as {kind[1:].upper()}")
-    if (path.exists() or path.is_symlink()) and not own_picture(path):
+    if _someone_elses(path):
         raise FileExistsError(errno.EEXIST, "a file siamese-edge did not write is there; left as it is")
     write_atomically(path, _marked(data.tobytes()), mode)
 
@@ -214,7 +233,7 @@ def erase(path: Path) -> None:
 
 
 def _overwrite(path: Path) -> None:
-    fd = os.open(path, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    fd = os.open(path, os.O_WRONLY | _EXISTING)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:

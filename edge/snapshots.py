@@ -22,7 +22,6 @@ import logging
 import math
 import os
 import re
-import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.private_files import erase, make_folder, write_atomically
+from edge.private_files import erase, make_folder, read_regular, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -97,19 +96,8 @@ def _well_typed(meta: object) -> dict:
 
 MAX_SIDECAR = 1 << 20
 """Bytes in a sidecar: one this software wrote is a few KB (an embedding of up to MAX_EMBEDDING
-numbers stays far below); anything larger is not read, so a planted file cannot fill memory."""
-
-
-def _sidecar_bytes(path: Path) -> bytes:
-    """A sidecar's content; ``OSError`` for anything but a regular file of at most
-    :data:`MAX_SIDECAR` bytes — a link is not followed, and a pipe planted at the name is not
-    waited on (the daemon reads sidecars in its recognition loop)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SIDECAR:
-            raise OSError(f"{path}: not a sidecar this software wrote")
-        return f.read(MAX_SIDECAR + 1)
+numbers stays far below); anything larger is not read, so a planted file cannot fill memory. Nor
+is a link or a pipe at a sidecar's name (the daemon reads sidecars in its recognition loop)."""
 
 
 class Snapshots:
@@ -191,7 +179,7 @@ class Snapshots:
         """One snapshot (as :meth:`photos` names it) with its sidecar's well-typed fields; the file's
         time stands in for a sidecar that is missing or cannot be read."""
         try:
-            meta = json.loads(_sidecar_bytes(self.folder / f"{sid}.json").decode("utf-8"))
+            meta = json.loads(read_regular(self.folder / f"{sid}.json", MAX_SIDECAR, MAX_SIDECAR).decode("utf-8"))
         except (OSError, ValueError):
             meta = {}
         return Snapshot(sid, path, {"time": mtime} | _well_typed(meta))

@@ -71,10 +71,11 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"{r['id']}  {when}  {who:10s} {stranger}{closest}  {printable(r['file'])}")
     where = "".join(f" --{flag} {shlex.quote(value)}" for flag, value in (("config", args.config),
                                                                          ("snapshots", args.snapshots)) if value)
+    taken_at = {r["id"]: r["time"] for r in rows}  # every listed snapshot has a time (its file's, at least)
     for number in sorted(set(groups.values())):
         ids = [sid for sid, g in groups.items() if g == number]
         if len(ids) > 1:
-            times = [r.get("time", 0) for r in rows if r["id"] in ids]
+            times = [taken_at[sid] for sid in ids]
             print(f"stranger {number}: {len(ids)} snapshots, first {_local(min(times))}, last {_local(max(times))}; "
                   f"to enrol them together: siamese-edge unknown enroll{where} {' '.join(ids)} NAME")
     return 0
