@@ -13,7 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
-from edge.cli_args import count, positive
+from edge.cli_args import count, frame_rate, positive
 from edge.config import MAX_TILE, MIN_TILE
 from edge.errors import ConfigError, ImageError, ModelFileError, RuntimeBackendError, SiameseEdgeError
 from edge.logs import setup_logging
@@ -62,7 +62,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
             print(f"gallery: {f.path}: {f.reason}", file=sys.stderr)
     if not len(rec.matcher):
         print(f"warning: no usable face in gallery {args.gallery}; every face will be unknown", file=sys.stderr)
-    failures = run_identify(rec, args.images, args.out, args.json, args.max_pixels, args.every)
+    failures = run_identify(rec, args.images, args.out, args.json, args.max_pixels, args.every, args.fps)
     return 1 if failures else 0
 
 
@@ -215,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse larger images (and recordings with larger frames)")
     p.add_argument("--every", type=positive, default=0.5, metavar="SECONDS",
                    help="in a recording, look at one frame this often (default 0.5)")
+    p.add_argument("--fps", type=frame_rate, metavar="RATE",
+                   help="the frame rate a raw stream was filmed at (rpicam-vid's .h264 carries no timestamps; "
+                   "its default is 30); default: the rate the stream declares")
     _add_model_args(p)
     p.add_argument("images", nargs="+",
                    help="photos or recordings (.mp4, .mkv, .avi, .mov …) to identify, or folders of them")

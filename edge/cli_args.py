@@ -32,6 +32,14 @@ def positive(text: str) -> float:
     return value
 
 
+def frame_rate(text: str) -> float:
+    """Frames per second of a recording: 0.1 (time lapse) to 1000 (slow motion)."""
+    value = _finite(text)
+    if not 0.1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"{text} frames a second is out of range: give 0.1 to 1000 (e.g. 30)")
+    return value
+
+
 def probability(text: str) -> float:
     """A rate strictly between 0 and 1 (a false-accept target)."""
     value = _finite(text)

@@ -39,7 +39,7 @@ def face_record(image: str, r: Identified | None, no_face: str = "") -> dict:
 
 
 def run_identify(recognizer: Recognizer, images: list[str], out_dir: str | None, as_json: bool,
-                 max_pixels: int, every: float = 0.5) -> int:
+                 max_pixels: int, every: float = 0.5, fps: float | None = None) -> int:
     """Identify faces in each image or recording; print results; return the number of files that failed.
 
     ``out_dir`` gets ``<stem>_annotated.jpg`` per image (``<stem>_annotated-2.jpg``… when two inputs
@@ -47,7 +47,8 @@ def run_identify(recognizer: Recognizer, images: list[str], out_dir: str | None,
     annotations of an earlier run are replaced), and per visit in a recording its best frame,
     ``<stem>_<seconds>s_annotated.jpg``; they show faces, so they are written like the gallery's
     photos: 0600, or 0640 in a folder that grants its group read (a new folder is made 0700).
-    A recording (by its suffix, :data:`VIDEO_SUFFIXES`) is looked at every ``every`` seconds."""
+    A recording (by its suffix, :data:`VIDEO_SUFFIXES`) is looked at every ``every`` seconds;
+    ``fps`` is the rate a raw stream's frames are counted at (default: the rate it declares)."""
     out = Path(out_dir) if out_dir else None
     taken: set[Path] = set()
     if out:
@@ -55,7 +56,7 @@ def run_identify(recognizer: Recognizer, images: list[str], out_dir: str | None,
     images, failures = inputs_of(images)  # a folder with nothing to identify counts as one failure
     for name in images:
         if Path(name).suffix.lower() in VIDEO_SUFFIXES:
-            failures += not _identify_video(recognizer, name, out, as_json, max_pixels, every, taken)
+            failures += not _identify_video(recognizer, name, out, as_json, max_pixels, every, fps, taken)
             continue
         try:
             image, note = read_photo(name, max_pixels=max_pixels)
@@ -112,7 +113,7 @@ def inputs_of(names: list[str]) -> tuple[list[str], int]:
 
 
 def _identify_video(recognizer: Recognizer, name: str, out: Path | None, as_json: bool, max_pixels: int,
-                    every: float, taken: set[Path]) -> bool:
+                    every: float, fps: float | None, taken: set[Path]) -> bool:
     """One recording (:mod:`edge.identify_video`): with ``as_json`` every face of every frame
     looked at (a photo's record plus ``video_s``), otherwise its visits and how much was looked at;
     with ``out``, each visit's best frame annotated (one file per frame, however many people's best
@@ -132,9 +133,15 @@ def _identify_video(recognizer: Recognizer, name: str, out: Path | None, as_json
             print(json.dumps({**face_record(name, r), "video_s": round(t, 3)}, ensure_ascii=False))
 
     found = look_through(recognizer, name, every, max_pixels, print_faces if as_json else None,
-                         write_best if out else None)
+                         write_best if out else None, fps=fps)
     if found is None:
         return False
+    if found.counted_at is not None and fps is None:
+        print(f"note: {printable(name)} carries no timestamps (a raw stream, as rpicam-vid records): its times "
+              f"count {found.counted_at:g} frames a second; if it was filmed at another rate (rpicam-vid's "
+              "default is 30), give --fps", file=sys.stderr)
+    elif found.counted_at is None and fps is not None:
+        print(f"note: {printable(name)} carries its own timestamps: --fps is not used for it", file=sys.stderr)
     looked_at = f"{found.looked} frames looked at (one every {every:g} s, the last at {found.last_at:.1f} s)"
     if as_json:
         if not found.visits:

@@ -59,19 +59,22 @@ class Recording:
     visits: list[Visit]
     looked: int
     last_at: float
+    counted_at: float | None = None  # a raw stream's frames carry no times: they were counted at this rate
 
 
 def look_through(recognizer: Recognizer, name: str, every: float, max_pixels: int,
-                 on_frame: OnFrame | None = None, on_visit: OnVisit | None = None) -> Recording | None:
+                 on_frame: OnFrame | None = None, on_visit: OnVisit | None = None,
+                 fps: float | None = None) -> Recording | None:
     """Look at one frame every ``every`` seconds of the recording ``name``; call ``on_frame`` with
     each frame's time and faces, and ``on_visit`` with each visit as it ends (its best frame still
-    attached). ``None`` (the reason printed) when the recording cannot be read."""
+    attached). Frames without timestamps are counted at ``fps`` (default: the rate the recording
+    declares). ``None`` (the reason printed) when the recording cannot be read."""
     path = Path(name)
     if not path.is_file():
         reason = "no such file" if not path.exists() else "not a regular file (give a recorded video)"
         print(f"error: {printable(name)}: {reason}", file=sys.stderr)
         return None
-    camera = ReplayCamera(path, fps=None, realtime=False)
+    camera = ReplayCamera(path, fps=fps, realtime=False)
     try:
         camera.open()
     except CameraError:
@@ -144,7 +147,8 @@ def _look(camera: ReplayCamera, recognizer: Recognizer, name: str, every: float,
         print(f"error: {printable(name)}: no frame of it could be read", file=sys.stderr)
         return None
     done.sort(key=lambda v: (v.start, v.who == "", v.who))
-    return Recording(done, looked, looks.last_at)
+    counted_at = 1 / camera.period if camera.carries_timestamps() is False else None
+    return Recording(done, looked, looks.last_at, counted_at)
 
 
 def _note(open_visits: dict[str, Visit], results: list[Identified], t: float, frame: np.ndarray,

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 
 from edge.camera import CameraError
@@ -26,6 +25,7 @@ from edge.daemon import Daemon
 from edge.events import Event
 from edge.sdnotify import Notifier
 from tests.conftest import REPO
+from tests.scenes import frame_of, write_raw_h264
 
 
 class ListSink:
@@ -40,13 +40,6 @@ class ListSink:
 
     def close(self) -> None:
         self.closed = True
-
-
-def frame_of(photo: Path | None) -> np.ndarray:
-    canvas = np.full((480, 640, 3), 70, np.uint8)
-    if photo is not None:
-        canvas[100:350, 200:450] = cv2.imread(str(photo))
-    return canvas
 
 
 def write_replay(folder: Path, visits: list[tuple[Path | None, int]]) -> None:
@@ -210,6 +203,54 @@ def test_events_from_a_recording_say_where_in_it_they_happened(scene):
                             capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert f"(at {stranger['video_s']:.1f} s of the recording)" in listed.stdout, listed
     assert all("video_s" not in e for e in events if e["type"] in ("started", "stopping"))
+
+
+def test_events_from_a_raw_h264_stream_count_its_frames_for_video_s(scene, faces):
+    """A clip as `rpicam-vid -o door.h264` records it — a raw stream, no timestamps — replayed with
+    `fps: 2`: each announcement's ``video_s`` is the frame's place counted at that rate, within
+    each of Obama's two visits. Before, OpenCV's 0 s for every frame made every event say 0.0."""
+    clip = write_raw_h264(scene / "door.h264", (frame_of(photo) for photo in
+                                                [faces.obama[1]] * 6 + [None] * 4 + [faces.obama[2]] * 6), fps=2)
+    cfg = scene / "config.yaml"
+    cfg.write_text(config_text(scene).replace(f"path: {scene / 'replay'}, fps: 20", f"path: {clip}, fps: 2")
+                   .replace("cooldown_s: 60", "cooldown_s: 1.5").replace("track_timeout_s: 0.2", "track_timeout_s: 1"))
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--config", str(cfg)], capture_output=True,
+                       text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-1500:]
+    events = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    first, second = (e["video_s"] for e in events if e["type"] == "recognized")
+    assert 1.0 <= first <= 2.5 and 6.0 <= second <= 7.5  # the third vote of each visit at the earliest
+    assert first * 2 == int(first * 2) and second * 2 == int(second * 2)  # on the 0.5 s grid
+
+
+def test_a_raw_h264_stream_with_loop_plays_again_and_again(scene, faces):
+    """`loop: true` over rpicam-vid's raw stream: it has no index to seek back in, so the replay
+    opens it again at its end — each pass is another visit on the video's clock, announced with
+    its place in the clip. Before, the stream ended after one pass and the daemon with it."""
+    clip = write_raw_h264(scene / "door.h264", (frame_of(photo) for photo in [faces.obama[1]] * 6 + [None] * 4),
+                          fps=2)
+    cfg = scene / "config.yaml"
+    cfg.write_text(config_text(scene, loop="true", realtime="false")
+                   .replace(f"path: {scene / 'replay'}, fps: 20", f"path: {clip}, fps: 2")
+                   .replace("cooldown_s: 60", "cooldown_s: 1.5").replace("track_timeout_s: 0.2", "track_timeout_s: 1"))
+    with open(scene / "stderr.txt", "w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(cfg)], text=True,
+                                stdout=subprocess.PIPE, stderr=stderr, env={**os.environ, "PYTHONPATH": str(REPO)})
+        deadline = threading.Timer(120, proc.kill)  # a daemon that never announces ends the wait
+        deadline.start()
+        try:
+            announced: list[float] = []
+            for line in proc.stdout:  # the daemon runs until killed: wait for the third pass's announcement
+                if line.startswith("{") and json.loads(line)["type"] == "recognized":
+                    announced.append(json.loads(line)["video_s"])
+                    if len(announced) == 3:
+                        break
+        finally:
+            deadline.cancel()
+            proc.kill()
+            proc.wait()
+    assert len(announced) == 3, (scene / "stderr.txt").read_text()[-1500:]
+    assert all(1.0 <= t <= 2.5 for t in announced), announced  # each pass's clock starts at 0
 
 
 def test_enrollment_never_shares_an_interpreter_with_the_recognition_loop(scene):

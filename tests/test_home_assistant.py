@@ -14,12 +14,12 @@ import uuid
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 
 from edge.events.mqtt_sink import object_id
 from tests.conftest import REPO
 from tests.mqtt_broker import Broker, Subscriber, _free_port, make_tls_files, wait_until
+from tests.scenes import frame_of
 from tests.test_events import REQUIRED, broker  # noqa: F401 - broker is a fixture
 
 # Home Assistant's discovery topic rule (homeassistant/components/mqtt/discovery.py)
@@ -34,13 +34,6 @@ PEOPLE = {  # folder name → the portraits (tests/portraits.py) that stand in f
     "Anne-Marie": "Joe Biden",
     "Anne Marie": "Grace Hopper",
 }
-
-
-def frame_of(photo: Path | None) -> np.ndarray:
-    canvas = np.full((480, 640, 3), 70, np.uint8)
-    if photo is not None:
-        canvas[100:350, 200:450] = cv2.imread(str(photo))
-    return canvas
 
 
 def start(config: Path, **env: str) -> subprocess.Popen:

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO
+from tests.scenes import frame_of
 
 MEMORY_MAX_MB = 400  # the unit's MemoryMax
 OTHER_USER = 65534  # nobody: owns the folder the service may not read
@@ -71,13 +72,6 @@ def make_unreadable(folder: Path) -> None:
         folder.chmod(0o700)
     else:
         folder.chmod(0o000)
-
-
-def frame_of(photo: Path | None, size: tuple[int, int] = (480, 640)) -> np.ndarray:
-    canvas = np.full((*size, 3), 70, np.uint8)
-    if photo is not None:
-        canvas[100:350, 200:450] = cv2.imread(str(photo))
-    return canvas
 
 
 def write_frames(folder: Path, photos: list[Path | None]) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from edge.cli import main
 from tests.conftest import REPO
+from tests.scenes import frame_of, write_raw_h264
 
 KEYS = {"image", "box", "det_score", "name", "score", "runner_up"}
 
@@ -204,14 +205,6 @@ def test_photos_that_are_tight_face_crops_are_found_in_their_own_coordinates(fac
 # --------------------------------------------------------------------------- recordings
 
 
-def _frame_of(photo) -> np.ndarray:
-    """A 640×480 frame: the headshot pasted into an empty grey scene (or just the scene)."""
-    canvas = np.full((480, 640, 3), 70, np.uint8)
-    if photo is not None:
-        canvas[100:350, 200:450] = cv2.imread(str(photo))
-    return canvas
-
-
 @pytest.fixture
 def doorbell_clip(faces, tmp_path):
     """A 2 fps clip: Obama at 1.0–3.5 s (looking away at 2.5 s), nobody until 6.0 s, a stranger
@@ -220,22 +213,28 @@ def doorbell_clip(faces, tmp_path):
 
 
 def _doorbell(faces, clip, fps: int):
-    """The doorbell clip's half-second scenes, each ``fps / 2`` frames long."""
+    """The doorbell clip, in an MJPEG AVI."""
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), fps, (640, 480))
     assert writer.isOpened()
+    for frame in _doorbell_frames(faces, fps):
+        writer.write(frame)
+    writer.release()
+    return clip
+
+
+def _doorbell_frames(faces, fps: int):
+    """The doorbell clip's half-second scenes, each ``fps / 2`` frames long."""
     for photo in ([None] * 2 + [faces.obama[1]] * 3 + [None] + [faces.obama[1]] * 2 + [None] * 4
                   + [faces.collins] * 3 + [faces.obama[2]]):
         for _ in range(fps // 2):
-            writer.write(_frame_of(photo))
-    writer.release()
-    return clip
+            yield frame_of(photo)
 
 
 def _empty_hall(path) -> None:
     """A 2 fps clip of four frames with nobody in them."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 2, (640, 480))
     for _ in range(4):
-        writer.write(_frame_of(None))
+        writer.write(frame_of(None))
     writer.release()
 
 
@@ -277,6 +276,31 @@ def test_frames_between_looks_are_passed_over_and_the_visits_are_the_same(faces,
     2 fps clip (the recording's own clock decides which frame is looked at)."""
     clip = _doorbell(faces, tmp_path / "door10.avi", fps=10)
     _assert_doorbell_visits(_identify("--gallery", str(gallery), str(clip)), clip, last_at="7.9")
+
+
+def test_a_raw_h264_stream_as_rpicam_vid_records_is_timed_by_its_frame_rate(faces, gallery, tmp_path):
+    """`rpicam-vid -o door.h264` records a raw stream with no timestamps (OpenCV says 0 s for every
+    frame). Its frames are counted at the rate given with `--fps`, so the doorbell clip filmed at
+    10 fps tells the same visits as the AVI; before, every frame lay at 0 s and one look was made.
+    Without `--fps` the times count the 25 frames a second FFmpeg assumes, and a note says so."""
+    clip = write_raw_h264(tmp_path / "door.h264", _doorbell_frames(faces, 10), fps=10)
+    told = _identify("--gallery", str(gallery), "--fps", "10", str(clip))
+    _assert_doorbell_visits(told, clip, last_at="7.9")
+    assert "note:" not in told.stderr
+    assumed = _identify("--gallery", str(gallery), str(clip))
+    assert assumed.returncode == 0, assumed.stderr[-1500:]
+    assert f"note: {clip} carries no timestamps (a raw stream, as rpicam-vid records): its times count 25 " \
+           "frames a second" in assumed.stderr and "give --fps" in assumed.stderr
+    # 80 frames counted at 25 a second: the last at 3.16 s; a look every 0.5 s of that clock falls on
+    # frames 0, 13, 26, 38 …, and Obama's frames 10-24 and 30-39 are seen at 0.52 and 1.52 s
+    assert assumed.stdout.splitlines()[-1] == f"{clip}: 7 frames looked at (one every 0.5 s, the last at 3.2 s)"
+    assert f"{clip}: Barack Obama at 0.5 to 1.5 s  best score 0.9" in assumed.stdout, assumed.stdout
+
+
+def test_fps_for_a_recording_that_carries_its_own_timestamps_changes_nothing(gallery, doorbell_clip):
+    r = _identify("--gallery", str(gallery), "--fps", "30", str(doorbell_clip))
+    _assert_doorbell_visits(r, doorbell_clip, last_at="7.5")
+    assert f"note: {doorbell_clip} carries its own timestamps: --fps is not used for it" in r.stderr
 
 
 def _assert_doorbell_visits(r: subprocess.CompletedProcess, clip, last_at: str) -> None:

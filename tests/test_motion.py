@@ -9,7 +9,8 @@ import pytest
 from edge.config import parse_config
 from edge.daemon import Daemon
 from edge.vision.motion import MotionGate, MotionSettings
-from tests.test_daemon import ListSink, config_text, frame_of, write_replay
+from tests.scenes import frame_of
+from tests.test_daemon import ListSink, config_text, write_replay
 
 
 def run_recording(base, extra: str = "", miss_first_face: bool = False,

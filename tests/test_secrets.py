@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 
 from tests.conftest import REPO
-from tests.test_daemon import frame_of
+from tests.scenes import frame_of
 
 
 def se(*args: str) -> subprocess.CompletedProcess:

@@ -10,6 +10,9 @@ With ``realtime: false`` a replay is read as fast as it is analysed, so the wall
 says when a frame was filmed: :meth:`ReplayCamera.frame_time` gives the video's own clock instead,
 and tracks, cooldowns and the motion gate run on it — a visit is one visit however fast or slow
 the machine reads the recording.
+
+A raw stream (``rpicam-vid -o clip.h264``, the Pi's own way to record) carries no timestamps and no
+index: its frames are counted at the replay's rate, and a looping one is opened again at its end.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ class ReplayCamera:
         self._delivered = 0  # frames returned so far, across loops and reopenings (the video's clock)
         self._position: float | None = None  # where the frame last read lies in the recording, seconds
         self._clock_start: float | None = None
+        self._stamped = 0  # frames after a video's first whose own timestamp moved on …
+        self._counted = 0  # … and those whose did not (counted one period on)
 
     def open(self) -> None:
         if self.path.is_dir():
@@ -72,6 +77,7 @@ class ReplayCamera:
         else:
             raise CameraError(f"replay source {self.path} does not exist")
         self._i = 0
+        self._position = None
         self._next_t = time.monotonic()
         if self._clock_start is None:
             self._clock_start = self._next_t
@@ -102,8 +108,9 @@ class ReplayCamera:
 
     def position(self) -> float | None:
         """Where the frame last read lies in the recording, in seconds from its start: the video's
-        own timestamp, or a folder frame's place in name order over ``fps`` (an unreadable frame
-        keeps its place). Starts again at 0 each time a looping replay does."""
+        own timestamp (a raw stream's frames, which carry none, counted at :attr:`period`), or a
+        folder frame's place in name order over ``fps`` (an unreadable frame keeps its place).
+        Starts again at 0 each time a looping replay does."""
         return self._position
 
     def _pace(self) -> None:
@@ -138,11 +145,9 @@ class ReplayCamera:
         if self._video is not None:
             ok = self._video.grab()
             if not ok and self.loop:
-                self._video.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                ok = self._video.grab()
+                ok = self._rewind()
             if ok:
-                msec = self._video.get(cv2.CAP_PROP_POS_MSEC)  # the grabbed frame's timestamp
-                self._position = msec / 1000 if msec >= 0 else None
+                self._position = self._video_time()
             return ok
         if self._i >= len(self._frames):
             if not self.loop or not self._frames:
@@ -151,6 +156,39 @@ class ReplayCamera:
         self._position = self._i * self.period
         self._i += 1
         return True
+
+    def _rewind(self) -> bool:
+        """Back to a looping video's first frame, grabbed: by seeking, or — a raw stream has no index
+        to seek in — by opening the file again. ``False`` when it cannot be read any more."""
+        self._position = None  # its clock starts again
+        self._video.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        if self._video.grab():
+            return True
+        self._video.release()
+        self._video = cv2.VideoCapture(str(self.path.absolute()))
+        return self._video.isOpened() and self._video.grab()
+
+    def _video_time(self) -> float:
+        """Where the frame just grabbed lies: its own timestamp, or one period after the frame before
+        where there is none that moves on — a raw stream (rpicam-vid's ``.h264``) carries no
+        timestamps, and OpenCV then says 0 for every frame."""
+        stamp = self._video.get(cv2.CAP_PROP_POS_MSEC) / 1000
+        before = self._position
+        if before is None:  # the first frame
+            return stamp if stamp >= 0 else 0.0
+        if stamp > before:
+            self._stamped += 1
+            return stamp
+        self._counted += 1
+        return before + self.period
+
+    def carries_timestamps(self) -> bool | None:
+        """Whether the video's frames carry their own times (a container: .mp4, .mkv, .avi …) rather
+        than being counted at :attr:`period` (a raw stream); ``None`` for a folder, or before a second
+        frame was read."""
+        if self._video is None or not (self._stamped or self._counted):
+            return None
+        return self._stamped >= self._counted
 
     def retrieve(self) -> np.ndarray | None:
         """The frame last grabbed, decoded; ``None`` when it cannot be (a folder's unreadable image is

@@ -1,0 +1,40 @@
+"""A doorway the daemon, identify and Home Assistant tests film: frames with a headshot pasted in,
+and recordings as a Raspberry Pi makes them.
+
+``rpicam-vid -o clip.h264`` writes a raw H.264 stream: no container, so no timestamps and no
+frame rate FFmpeg can read (OpenCV says 25 frames a second, and 0 s for every frame). OpenCV's
+wheel has no H.264 encoder, so the clips are encoded with PyAV's libx264 (the dev extra).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+def frame_of(photo: Path | None) -> np.ndarray:
+    """A 640×480 frame of an empty grey doorway, with the 250×250 headshot ``photo`` standing in it."""
+    canvas = np.full((480, 640, 3), 70, np.uint8)
+    if photo is not None:
+        canvas[100:350, 200:450] = cv2.imread(str(photo))
+    return canvas
+
+
+def write_raw_h264(path: Path, frames: Iterable[np.ndarray], fps: int) -> Path:
+    """``frames`` (BGR, all one even size) as a raw Annex-B H.264 stream at ``fps``, like rpicam-vid's."""
+    import av
+
+    with av.open(str(path), "w", format="h264") as out:
+        stream = None
+        for frame in frames:
+            if stream is None:
+                stream = out.add_stream("libx264", rate=fps)
+                stream.height, stream.width = frame.shape[:2]
+                stream.pix_fmt = "yuv420p"
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")))
+        if stream is not None:
+            out.mux(stream.encode())
+    return path
