@@ -1,9 +1,10 @@
 """A doorway the daemon, identify and Home Assistant tests film: frames with a headshot pasted in,
 and recordings as a Raspberry Pi makes them.
 
-``rpicam-vid -o clip.h264`` writes a raw H.264 stream: no container, so no timestamps and no
-frame rate FFmpeg can read (OpenCV says 25 frames a second, and 0 s for every frame). OpenCV's
-wheel has no H.264 encoder, so the clips are encoded with PyAV's libx264 (the dev extra).
+``rpicam-vid -o clip.h264`` writes a raw H.264 stream, ``--codec mjpeg`` one JPEG after another:
+no container, so no timestamps and no frame rate FFmpeg can read (OpenCV says 25 frames a second,
+and for H.264 0 s for every frame). OpenCV's wheel has no H.264 encoder, so those clips are encoded
+with PyAV's libx264 (the dev extra).
 """
 
 from __future__ import annotations
@@ -37,4 +38,15 @@ def write_raw_h264(path: Path, frames: Iterable[np.ndarray], fps: int) -> Path:
             out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")))
         if stream is not None:
             out.mux(stream.encode())
+    return path
+
+
+def write_raw_mjpeg(path: Path, frames: Iterable[np.ndarray], fps: int) -> Path:
+    """``frames`` as a raw MJPEG stream — JPEG after JPEG, as ``rpicam-vid --codec mjpeg`` writes;
+    ``fps`` is not in it (a raw stream cannot say it)."""
+    with open(path, "wb") as out:
+        for frame in frames:
+            ok, jpeg = cv2.imencode(".jpg", frame)
+            assert ok
+            out.write(jpeg.tobytes())
     return path

@@ -12,7 +12,7 @@ import pytest
 
 from edge.cli import main
 from tests.conftest import REPO
-from tests.scenes import frame_of, write_raw_h264
+from tests.scenes import frame_of, write_raw_h264, write_raw_mjpeg
 
 KEYS = {"image", "box", "det_score", "name", "score", "runner_up"}
 
@@ -278,12 +278,15 @@ def test_frames_between_looks_are_passed_over_and_the_visits_are_the_same(faces,
     _assert_doorbell_visits(_identify("--gallery", str(gallery), str(clip)), clip, last_at="7.9")
 
 
-def test_a_raw_h264_stream_as_rpicam_vid_records_is_timed_by_its_frame_rate(faces, gallery, tmp_path):
-    """`rpicam-vid -o door.h264` records a raw stream with no timestamps (OpenCV says 0 s for every
-    frame). Its frames are counted at the rate given with `--fps`, so the doorbell clip filmed at
-    10 fps tells the same visits as the AVI; before, every frame lay at 0 s and one look was made.
-    Without `--fps` the times count the 25 frames a second FFmpeg assumes, and a note says so."""
-    clip = write_raw_h264(tmp_path / "door.h264", _doorbell_frames(faces, 10), fps=10)
+@pytest.mark.parametrize("name, write", [("door.h264", write_raw_h264), ("door.mjpeg", write_raw_mjpeg)])
+def test_a_raw_stream_as_rpicam_vid_records_is_timed_by_its_frame_rate(faces, gallery, tmp_path, name, write):
+    """`rpicam-vid -o door.h264` (or `--codec mjpeg`) records a raw stream with no timestamps
+    (OpenCV says 0 s for every H.264 frame; FFmpeg makes MJPEG's up at 25 a second). Its frames are
+    counted at the rate given with `--fps`, so the doorbell clip filmed at 10 fps tells the same
+    visits as the AVI; before, every H.264 frame lay at 0 s and one look was made, and MJPEG's
+    times were 2.5 times too fast. Without `--fps` the times count 25 frames a second, and a note
+    says so."""
+    clip = write(tmp_path / name, _doorbell_frames(faces, 10), fps=10)
     told = _identify("--gallery", str(gallery), "--fps", "10", str(clip))
     _assert_doorbell_visits(told, clip, last_at="7.9")
     assert "note:" not in told.stderr

@@ -34,8 +34,11 @@ log = logging.getLogger(__name__)
 # What ``siamese-edge identify`` reads as a recording rather than a photo (by name: a video's
 # first bytes say little that OpenCV's image reader could use, and a wrong guess would decode it
 # twice). The containers and raw streams FFmpeg builds of OpenCV open on a Pi.
-VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mjpeg", ".mjpg", ".h264",
-                            ".h265", ".ts"})
+# A raw stream (rpicam-vid's --codec h264 or mjpeg) has no container to keep frame times in: FFmpeg
+# reads its frames with no timestamp (H.264) or with ones it makes up at 25 a second (MJPEG), so
+# they are counted at the replay's rate instead.
+RAW_STREAM_SUFFIXES = frozenset({".h264", ".264", ".h265", ".265", ".hevc", ".mjpeg", ".mjpg"})
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", *RAW_STREAM_SUFFIXES})
 
 
 class ReplayCamera:
@@ -170,9 +173,10 @@ class ReplayCamera:
 
     def _video_time(self) -> float:
         """Where the frame just grabbed lies: its own timestamp, or one period after the frame before
-        where there is none that moves on — a raw stream (rpicam-vid's ``.h264``) carries no
-        timestamps, and OpenCV then says 0 for every frame."""
-        stamp = self._video.get(cv2.CAP_PROP_POS_MSEC) / 1000
+        in a raw stream (:data:`RAW_STREAM_SUFFIXES`) or where a timestamp does not move on (a raw
+        H.264 stream by another name: OpenCV says 0 for every frame)."""
+        raw = self.path.suffix.lower() in RAW_STREAM_SUFFIXES
+        stamp = 0.0 if raw else self._video.get(cv2.CAP_PROP_POS_MSEC) / 1000
         before = self._position
         if before is None:  # the first frame
             return stamp if stamp >= 0 else 0.0
