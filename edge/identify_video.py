@@ -101,8 +101,7 @@ class Looks:
     def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
         next_look = 0.0
         while self.camera.grab():
-            pos = self.camera.position()
-            t = self.last_at = pos if pos is not None else self.grabbed * self.camera.period
+            t = self.last_at = self.camera.position() or 0.0  # a grabbed frame always has a place
             self.grabbed += 1
             if t + 1e-6 < next_look:
                 continue

@@ -60,6 +60,7 @@ class ReplayCamera:
         self._delivered = 0  # frames returned so far, across loops and reopenings (the video's clock)
         self._position: float | None = None  # where the frame last read lies in the recording, seconds
         self._clock_start: float | None = None
+        self._raw = self.path.suffix.lower() in RAW_STREAM_SUFFIXES  # its timestamps, if any, are made up
         self._stamped = 0  # frames after a video's first whose own timestamp moved on …
         self._counted = 0  # … and those whose did not (counted one period on)
 
@@ -69,9 +70,7 @@ class ReplayCamera:
             if not self._frames:
                 raise CameraError(f"replay folder {self.path} has no images")
         elif self.path.is_file():
-            # an absolute name: FFmpeg reads "concat:…", "subfile:…" or "http:…" as a protocol, so a file
-            # named like one, given relative, would open something else
-            self._video = cv2.VideoCapture(str(self.path.absolute()))
+            self._video = self._capture()
             if not self._video.isOpened():
                 raise CameraError(f"replay file {self.path} cannot be opened as a video")
             if self.fps is None:
@@ -168,15 +167,19 @@ class ReplayCamera:
         if self._video.grab():
             return True
         self._video.release()
-        self._video = cv2.VideoCapture(str(self.path.absolute()))
+        self._video = self._capture()
         return self._video.isOpened() and self._video.grab()
+
+    def _capture(self) -> cv2.VideoCapture:
+        """The video file opened by its absolute name: FFmpeg reads "concat:…", "subfile:…" or
+        "http:…" as a protocol, so a file named like one, given relative, would open something else."""
+        return cv2.VideoCapture(str(self.path.absolute()))
 
     def _video_time(self) -> float:
         """Where the frame just grabbed lies: its own timestamp, or one period after the frame before
         in a raw stream (:data:`RAW_STREAM_SUFFIXES`) or where a timestamp does not move on (a raw
         H.264 stream by another name: OpenCV says 0 for every frame)."""
-        raw = self.path.suffix.lower() in RAW_STREAM_SUFFIXES
-        stamp = 0.0 if raw else self._video.get(cv2.CAP_PROP_POS_MSEC) / 1000
+        stamp = 0.0 if self._raw else self._video.get(cv2.CAP_PROP_POS_MSEC) / 1000
         before = self._position
         if before is None:  # the first frame
             return stamp if stamp >= 0 else 0.0
