@@ -4,7 +4,7 @@ against the others, group its stranger) — both in the recognition thread.
 
 The worst case is measured on purpose: every snapshot in the folder is of one stranger (a
 neighbour who passes the door all day), so the announcement groups all of them (average linkage
-over n snapshots costs about n³). Faces are seeded random unit vectors around one centre with the
+over n snapshots costs about n² steps). Faces are seeded random unit vectors around one centre with the
 shipped model's size, scored with its matcher and decision; real snapshot files in a temporary
 folder (a tiny frame: only the sidecar is read back). Median of ``--rounds``, 1 thread.
 

@@ -25,8 +25,8 @@ from edge.vision.matcher import Matcher
 
 MAX_GROUPED = 1000
 """Most recent unknown snapshots grouped. The pairwise scores take n² memory (1,000: 8 MB), and
-one stranger with n snapshots costs n merges over an n² table; older snapshots are listed without
-a group, and the listing says so."""
+grouping one stranger's n snapshots costs n² steps; older snapshots are listed without a group, and
+the listing says so."""
 
 
 def group_faces(embeddings: np.ndarray, make_matcher: Callable[[list[str], np.ndarray], Matcher]) -> list[int]:
@@ -75,20 +75,50 @@ def _component(edges: np.ndarray, start: int, seen: np.ndarray | None = None) ->
 
 
 def _average_linkage(scores: np.ndarray, threshold: float) -> np.ndarray:
-    """For each row of a square score table (diagonal −inf; modified), the row its group ended in."""
+    """For each row of a square score table (diagonal −inf; modified), the row its group ended in.
+
+    Groups merge, best mean score first, while that mean reaches ``threshold``. Found by the
+    nearest-neighbour chain (Murtagh's algorithm): follow each group to the group it scores best
+    with until two groups pick each other, and merge those. Why not "merge the best pair in the
+    table" as the definition reads: that searches the whole table at every merge (n³ for one
+    stranger's n snapshots, all in the recognition thread at an announcement); the chain searches
+    one row per step (n²) and, since average linkage never raises a merged group's mean above the
+    score it merged at, ends in the same groups. A group whose best is below the threshold is
+    finished, and so is every group in the chain behind it (the chain's scores rise towards its end).
+    """
     n = len(scores)
     size = np.ones(n)
-    leader = np.arange(n)
-    for _ in range(n - 1):
-        i, j = np.unravel_index(int(np.argmax(scores)), scores.shape)
-        if scores[i, j] < threshold:
-            break
-        merged = (size[i] * scores[i] + size[j] * scores[j]) / (size[i] + size[j])
-        scores[i], scores[:, i] = merged, merged
-        scores[j], scores[:, j] = -np.inf, -np.inf  # j is gone
-        scores[i, i] = -np.inf
-        size[i] += size[j]
-        leader[leader == j] = i
+    parent = np.arange(n)  # the group a row (or a merged group) went into
+    finished = np.zeros(n, bool)
+    chain: list[int] = []
+    left = n
+    while left > 1:
+        if not chain:
+            chain.append(int(np.argmin(finished)))
+        a = chain[-1]
+        b = int(np.argmax(scores[a]))
+        if scores[a, b] < threshold:
+            for c in chain:
+                scores[c], scores[:, c] = -np.inf, -np.inf
+            finished[chain] = True
+            left -= len(chain)
+            chain.clear()
+        elif len(chain) > 1 and scores[a, chain[-2]] >= scores[a, b]:  # a tie goes back: no endless chain
+            b = chain[-2]
+            del chain[-2:]
+            merged = (size[a] * scores[a] + size[b] * scores[b]) / (size[a] + size[b])
+            scores[a], scores[:, a] = merged, merged
+            scores[:, b] = -np.inf  # b is gone (its row is never read again)
+            scores[a, a] = -np.inf
+            size[a] += size[b]
+            parent[b] = a
+            finished[b] = True
+            left -= 1
+        else:
+            chain.append(b)
+    leader = parent.copy()
+    while not np.array_equal(leader, parent[leader]):
+        leader = parent[leader]
     return leader
 
 

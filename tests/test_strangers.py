@@ -43,6 +43,27 @@ def test_nobody_alike_means_one_group_each_and_none_means_none():
     assert group_faces(np.zeros((0, 8), np.float32), cosine_matcher(0.5)) == []
 
 
+def test_the_groups_are_textbook_average_linkage_cut_at_the_threshold():
+    """The grouping agrees with SciPy's average-linkage hierarchy (an independent implementation)
+    cut where the mean score falls below the decision threshold, on 300 random mixtures of people,
+    some with a single large group: the case a neighbour passing the door all day makes."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    rng = np.random.default_rng(11)
+    for case in range(300):
+        n, people = int(rng.integers(2, 60)), int(rng.integers(1, 6))
+        centres = rng.normal(size=(people, 16))
+        emb = centres[rng.integers(0, people, n)] + rng.normal(scale=rng.uniform(0.1, 1.5), size=(n, 16))
+        emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
+        threshold = float(rng.uniform(-0.2, 0.9))
+        cosine = emb.astype(np.float64) @ emb.T.astype(np.float64)
+        tree = linkage(squareform(1 - cosine, checks=False), "average")
+        numbers: dict[int, int] = {}
+        expected = [numbers.setdefault(int(g), len(numbers) + 1) for g in fcluster(tree, 1 - threshold, "distance")]
+        assert group_faces(emb, cosine_matcher(threshold)) == expected, f"case {case}: n={n}, threshold={threshold}"
+
+
 def test_the_daemons_memory_of_strangers_counts_the_group_unknown_list_shows_and_follows_the_folder(tmp_path):
     """`StrangerMemory` (what the daemon's `unknown` events count) over a real snapshots folder: for
     every snapshot, the others in its group are exactly those `group_faces` puts with it; a snapshot
