@@ -54,6 +54,9 @@ def cmd_identify(args: argparse.Namespace) -> int:
     for flag, value in (("--out", args.out), ("--state", args.state)):  # before any model loads
         if value and Path(value).exists() and not Path(value).is_dir():
             raise ConfigError(f"{flag} {value}: is a file; give a folder (it is created if missing)")
+    if args.timestamps is not None and not Path(args.timestamps).is_file():
+        reason = "no such file" if not Path(args.timestamps).exists() else "not a file"
+        raise ConfigError(f"--timestamps {args.timestamps}: {reason} (give the file rpicam-vid --save-pts wrote)")
     rec = _recognizer(args)
     gallery = Gallery(rec, args.gallery, state_dir=args.state, max_pixels=args.max_pixels)
     rec.matcher, report = gallery.sync()
@@ -62,7 +65,8 @@ def cmd_identify(args: argparse.Namespace) -> int:
             print(f"gallery: {f.path}: {f.reason}", file=sys.stderr)
     if not len(rec.matcher):
         print(f"warning: no usable face in gallery {args.gallery}; every face will be unknown", file=sys.stderr)
-    failures = run_identify(rec, args.images, args.out, args.json, args.max_pixels, args.every, args.fps)
+    failures = run_identify(rec, args.images, args.out, args.json, args.max_pixels, args.every, args.fps,
+                            args.timestamps)
     return 1 if failures else 0
 
 
@@ -218,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=frame_rate, metavar="RATE",
                    help="the frame rate a raw stream was filmed at (rpicam-vid's .h264 carries no timestamps; "
                    "its default is 30); default: the rate the stream declares")
+    p.add_argument("--timestamps", metavar="FILE",
+                   help="a raw stream's frame times, as rpicam-vid --save-pts FILE writes them (one recording); "
+                   "default: <name>.pts beside each raw stream, if there")
     _add_model_args(p)
     p.add_argument("images", nargs="+",
                    help="photos or recordings (.mp4, .mkv, .avi, .mov …) to identify, or folders of them")

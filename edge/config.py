@@ -33,6 +33,7 @@ class CameraConfig:
     source: Literal["picamera2", "opencv", "replay"] = "replay"
     device: str = "0"  # opencv: /dev/videoN index, a device path, an RTSP/HTTP URL or a video file
     path: str = "demo/replay"  # replay: a folder of images or a video file
+    timestamps: str | None = None  # a raw stream's frame times (rpicam-vid --save-pts); null: <name>.pts beside it
     fps: float = opt(10.0, 0.1, 120)
     width: int = opt(640, 64, 4096)
     height: int = opt(480, 64, 4096)
@@ -402,7 +403,8 @@ def resolve(cfg: Config, base: Path) -> Config:
 
     return dataclasses.replace(
         cfg,
-        camera=dataclasses.replace(cfg.camera, path=absolute(cfg.camera.path)),
+        camera=dataclasses.replace(cfg.camera, path=absolute(cfg.camera.path),
+                                   timestamps=absolute(cfg.camera.timestamps)),
         model=dataclasses.replace(cfg.model, path=absolute(cfg.model.path)),
         gallery=dataclasses.replace(cfg.gallery, folder=absolute(cfg.gallery.folder)),
         state_dir=absolute(cfg.state_dir),

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 from edge.annotate import annotate
-from edge.camera.replay import VIDEO_SUFFIXES
+from edge.camera.replay import RAW_STREAM_SUFFIXES, VIDEO_SUFFIXES
+from edge.camera.timecodes import timecodes_beside
 from edge.errors import ImageError
-from edge.identify_video import Visit, look_through
+from edge.identify_video import Recording, Visit, look_through
 from edge.printable import printable
 from edge.private_files import make_folder, modes_inside, picture_name, write_picture
 from edge.vision.imageio import IMAGE_SUFFIXES, read_photo
@@ -39,7 +40,8 @@ def face_record(image: str, r: Identified | None, no_face: str = "") -> dict:
 
 
 def run_identify(recognizer: Recognizer, images: list[str], out_dir: str | None, as_json: bool,
-                 max_pixels: int, every: float = 0.5, fps: float | None = None) -> int:
+                 max_pixels: int, every: float = 0.5, fps: float | None = None,
+                 timestamps: str | None = None) -> int:
     """Identify faces in each image or recording; print results; return the number of files that failed.
 
     ``out_dir`` gets ``<stem>_annotated.jpg`` per image (``<stem>_annotated-2.jpg``… when two inputs
@@ -48,15 +50,30 @@ def run_identify(recognizer: Recognizer, images: list[str], out_dir: str | None,
     ``<stem>_<seconds>s_annotated.jpg``; they show faces, so they are written like the gallery's
     photos: 0600, or 0640 in a folder that grants its group read (a new folder is made 0700).
     A recording (by its suffix, :data:`VIDEO_SUFFIXES`) is looked at every ``every`` seconds;
-    ``fps`` is the rate a raw stream's frames are counted at (default: the rate it declares)."""
+    ``fps`` is the rate a raw stream's frames are counted at (default: the rate it declares), unless
+    a timestamps file gives their times: ``timestamps`` for the one recording given, or else the
+    ``.pts`` file beside a raw stream (``rpicam-vid -o door.h264 --save-pts door.pts``)."""
+    images, failures = inputs_of(images)  # a folder with nothing to identify counts as one failure
+    recordings = [name for name in images if Path(name).suffix.lower() in VIDEO_SUFFIXES]
+    if timestamps is not None and len(recordings) != 1:
+        print(f"error: --timestamps {printable(timestamps)}: it holds one recording's frame times, and "
+              f"{len(recordings)} recordings were given (save each as <name>.pts beside its recording "
+              "instead: it is picked up by itself)", file=sys.stderr)
+        return failures + 1
     out = Path(out_dir) if out_dir else None
     taken: set[Path] = set()
     if out:
         make_folder(out, 0o700)
-    images, failures = inputs_of(images)  # a folder with nothing to identify counts as one failure
     for name in images:
-        if Path(name).suffix.lower() in VIDEO_SUFFIXES:
-            failures += not _identify_video(recognizer, name, out, as_json, max_pixels, every, fps, taken)
+        if name in recordings:
+            timecodes = Path(timestamps) if timestamps is not None else None
+            if timecodes is not None and Path(name).suffix.lower() not in RAW_STREAM_SUFFIXES:
+                print(f"note: {printable(name)} carries its own timestamps: --timestamps is not used for it",
+                      file=sys.stderr)
+                timecodes = None
+            elif timecodes is None and Path(name).suffix.lower() in RAW_STREAM_SUFFIXES:
+                timecodes = timecodes_beside(Path(name))
+            failures += not _identify_video(recognizer, name, out, as_json, max_pixels, every, fps, timecodes, taken)
             continue
         try:
             image, note = read_photo(name, max_pixels=max_pixels)
@@ -112,8 +129,33 @@ def inputs_of(names: list[str]) -> tuple[list[str], int]:
     return files, empty
 
 
+def _note_timing(name: str, found: Recording, fps: float | None) -> None:
+    """Say on stderr where a recording's times came from, when it is not the recording itself: a
+    timestamps file, or a count at an assumed rate (and how to give the right one)."""
+    shown = printable(name)
+    if found.timed_by is not None:
+        times = printable(str(found.timed_by))
+        print(f"note: {shown}: frame times from {times}", file=sys.stderr)
+        if found.past_list:
+            print(f"note: {shown}: {times} lists {found.listed} frames, the recording has {found.grabbed}: the last "
+                  f"{found.past_list} were counted at {found.counted_at:g} frames a second", file=sys.stderr)
+        elif found.grabbed < found.listed:
+            print(f"note: {shown}: {times} lists {found.listed} frames, the recording has {found.grabbed}: if it "
+                  "was made with rpicam-vid --circular (which keeps only the last frames but lists the times "
+                  "of all), its times are off", file=sys.stderr)
+        elif fps is not None:
+            print(f"note: {shown}: --fps is not used for it", file=sys.stderr)
+    elif found.counted_at is not None and fps is None:
+        print(f"note: {shown} carries no timestamps (a raw stream, as rpicam-vid records): its times "
+              f"count {found.counted_at:g} frames a second; if it was filmed at another rate (rpicam-vid's "
+              f"default is 30), give --fps, or record its times with --save-pts {Path(name).stem}.pts "
+              "beside it", file=sys.stderr)
+    elif found.counted_at is None and fps is not None:
+        print(f"note: {shown} carries its own timestamps: --fps is not used for it", file=sys.stderr)
+
+
 def _identify_video(recognizer: Recognizer, name: str, out: Path | None, as_json: bool, max_pixels: int,
-                    every: float, fps: float | None, taken: set[Path]) -> bool:
+                    every: float, fps: float | None, timecodes: Path | None, taken: set[Path]) -> bool:
     """One recording (:mod:`edge.identify_video`): with ``as_json`` every face of every frame
     looked at (a photo's record plus ``video_s``), otherwise its visits and how much was looked at;
     with ``out``, each visit's best frame annotated (one file per frame, however many people's best
@@ -133,15 +175,10 @@ def _identify_video(recognizer: Recognizer, name: str, out: Path | None, as_json
             print(json.dumps({**face_record(name, r), "video_s": round(t, 3)}, ensure_ascii=False))
 
     found = look_through(recognizer, name, every, max_pixels, print_faces if as_json else None,
-                         write_best if out else None, fps=fps)
+                         write_best if out else None, fps=fps, timecodes=timecodes)
     if found is None:
         return False
-    if found.counted_at is not None and fps is None:
-        print(f"note: {printable(name)} carries no timestamps (a raw stream, as rpicam-vid records): its times "
-              f"count {found.counted_at:g} frames a second; if it was filmed at another rate (rpicam-vid's "
-              "default is 30), give --fps", file=sys.stderr)
-    elif found.counted_at is None and fps is not None:
-        print(f"note: {printable(name)} carries its own timestamps: --fps is not used for it", file=sys.stderr)
+    _note_timing(name, found, fps)
     looked_at = f"{found.looked} frames looked at (one every {every:g} s, the last at {found.last_at:.1f} s)"
     if as_json:
         if not found.visits:

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from edge.camera import CameraError
 from edge.camera.replay import ReplayCamera
+from edge.camera.timecodes import TimecodeError
 from edge.printable import printable
 from edge.vision.pipeline import Identified, Recognizer
 
@@ -60,23 +61,31 @@ class Recording:
     looked: int
     last_at: float
     counted_at: float | None = None  # a raw stream's frames carry no times: they were counted at this rate
+    grabbed: int = 0  # frames read, looked at or not
+    timed_by: Path | None = None  # the timestamps file that gave a raw stream's frames their times …
+    listed: int = 0  # … how many frames it lists …
+    past_list: int = 0  # … and how many frames came after its last (counted at the replay's rate)
 
 
 def look_through(recognizer: Recognizer, name: str, every: float, max_pixels: int,
                  on_frame: OnFrame | None = None, on_visit: OnVisit | None = None,
-                 fps: float | None = None) -> Recording | None:
+                 fps: float | None = None, timecodes: Path | None = None) -> Recording | None:
     """Look at one frame every ``every`` seconds of the recording ``name``; call ``on_frame`` with
     each frame's time and faces, and ``on_visit`` with each visit as it ends (its best frame still
-    attached). Frames without timestamps are counted at ``fps`` (default: the rate the recording
-    declares). ``None`` (the reason printed) when the recording cannot be read."""
+    attached). A raw stream's frames take their times from ``timecodes`` (``rpicam-vid --save-pts``);
+    frames without timestamps are counted at ``fps`` (default: the rate the recording declares).
+    ``None`` (the reason printed) when the recording cannot be read."""
     path = Path(name)
     if not path.is_file():
         reason = "no such file" if not path.exists() else "not a regular file (give a recorded video)"
         print(f"error: {printable(name)}: {reason}", file=sys.stderr)
         return None
-    camera = ReplayCamera(path, fps=fps, realtime=False)
+    camera = ReplayCamera(path, fps=fps, realtime=False, timecodes=timecodes)
     try:
         camera.open()
+    except TimecodeError as exc:
+        print(f"error: {printable(name)}: {printable(exc)}", file=sys.stderr)
+        return None
     except CameraError:
         print(f"error: {printable(name)}: cannot be opened as a video", file=sys.stderr)
         return None
@@ -146,8 +155,10 @@ def _look(camera: ReplayCamera, recognizer: Recognizer, name: str, every: float,
         print(f"error: {printable(name)}: no frame of it could be read", file=sys.stderr)
         return None
     done.sort(key=lambda v: (v.start, v.who == "", v.who))
-    counted_at = 1 / camera.period if camera.carries_timestamps() is False else None
-    return Recording(done, looked, looks.last_at, counted_at)
+    counted_at = 1 / camera.period if camera.carries_timestamps() is False or camera.past_timecodes else None
+    listed = len(camera.frame_times) if camera.frame_times is not None else 0
+    return Recording(done, looked, looks.last_at, counted_at, looks.grabbed, camera.timecodes if listed else None,
+                     listed, camera.past_timecodes)
 
 
 def _note(open_visits: dict[str, Visit], results: list[Identified], t: float, frame: np.ndarray,

@@ -223,6 +223,26 @@ def test_events_from_a_raw_h264_stream_count_its_frames_for_video_s(scene, faces
     assert first * 2 == int(first * 2) and second * 2 == int(second * 2)  # on the 0.5 s grid
 
 
+def test_events_from_a_raw_h264_stream_take_video_s_from_its_timestamps_file(scene, faces):
+    """`rpicam-vid -o door.h264 --save-pts door.pts`, where the camera filmed nobody for a while at
+    a slow rate (frames further apart than the nominal 0.5 s): the daemon replaying `door.h264`
+    picks up `door.pts` beside it, and Obama's second visit is announced at its filmed time, past
+    12 s — counted at `fps: 2` it would say under 7.5 s."""
+    photos = [faces.obama[1]] * 6 + [None] * 4 + [faces.obama[2]] * 6
+    clip = write_raw_h264(scene / "door.h264", (frame_of(photo) for photo in photos), fps=2)
+    times = [500 * i for i in range(6)] + [3000, 6000, 9000, 12000] + [12500 + 500 * i for i in range(6)]
+    (scene / "door.pts").write_text("# timecode format v2\n" + "".join(f"{t}.000\n" for t in times))
+    cfg = scene / "config.yaml"
+    cfg.write_text(config_text(scene).replace(f"path: {scene / 'replay'}, fps: 20", f"path: {clip}, fps: 2")
+                   .replace("cooldown_s: 60", "cooldown_s: 1.5").replace("track_timeout_s: 0.2", "track_timeout_s: 1"))
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--config", str(cfg)], capture_output=True,
+                       text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-1500:]
+    events = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    first, second = (e["video_s"] for e in events if e["type"] == "recognized")
+    assert 1.0 <= first <= 2.5 and 13.5 <= second <= 15.0  # the third vote of each visit at the earliest
+
+
 def test_a_raw_h264_stream_with_loop_plays_again_and_again(scene, faces):
     """`loop: true` over rpicam-vid's raw stream: it has no index to seek back in, so the replay
     opens it again at its end — each pass is another visit on the video's clock, announced with

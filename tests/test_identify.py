@@ -300,6 +300,59 @@ def test_a_raw_stream_as_rpicam_vid_records_is_timed_by_its_frame_rate(faces, ga
     assert f"{clip}: Barack Obama at 0.5 to 1.5 s  best score 0.9" in assumed.stdout, assumed.stdout
 
 
+def _write_timecodes(path, times_ms) -> None:
+    """A timestamps file as `rpicam-vid --save-pts` writes it."""
+    path.write_text("# timecode format v2\n" + "".join(f"{t:.3f}\n" for t in times_ms))
+
+
+def test_a_raw_stream_takes_its_frame_times_from_rpicam_vids_timestamps_file(faces, gallery, tmp_path):
+    """`rpicam-vid -o door.h264 --save-pts door.pts`: when the Pi's encoder falls behind it drops
+    frames, and counting the frames that are left at the nominal rate makes the visits too early.
+    The doorbell clip filmed at 10 fps with two frames in every five dropped: with `door.pts` beside
+    it, picked up by itself, the visits are the AVI's to the frame, and a note says where the times
+    came from; the same file under another name is given with `--timestamps`. Counted at 10 fps
+    instead, the clip would end at 4.7 s."""
+    kept = [i for i in range(80) if i % 5 not in (2, 3)]
+    frames = list(_doorbell_frames(faces, 10))
+    clip = write_raw_h264(tmp_path / "door.h264", (frames[i] for i in kept), fps=10)
+    counted = _identify("--gallery", str(gallery), "--fps", "10", str(clip))
+    assert counted.stdout.splitlines()[-1].endswith("the last at 4.7 s)"), counted.stdout
+
+    _write_timecodes(tmp_path / "door.pts", [100 * i for i in kept])
+    beside = _identify("--gallery", str(gallery), str(clip))
+    _assert_doorbell_visits(beside, clip, last_at="7.9")
+    assert beside.stderr.splitlines()[-1] == f"note: {clip}: frame times from {tmp_path / 'door.pts'}"
+
+    (tmp_path / "door.pts").rename(tmp_path / "timestamps.txt")
+    given = _identify("--gallery", str(gallery), "--timestamps", str(tmp_path / "timestamps.txt"), str(clip))
+    _assert_doorbell_visits(given, clip, last_at="7.9")
+    assert f"note: {clip}: frame times from {tmp_path / 'timestamps.txt'}" in given.stderr
+
+
+def test_a_timestamps_file_that_cannot_be_used_is_named_with_its_line_and_the_rest_identified(
+        faces, gallery, doorbell_clip, tmp_path):
+    """A damaged `door.pts` (a line that is not a time, times going back, not the format at all)
+    fails its recording with the file and line named, exit 1, and the other recordings are still
+    told; `--timestamps` with two recordings is refused before anything is looked at (which would it
+    belong to?), and so is one that does not exist."""
+    clip = write_raw_h264(tmp_path / "door.h264", (frame_of(None) for _ in range(4)), fps=2)
+    for text, reason in [("# timecode format v2\n0.000\n500.000\nabc\n", "line 4: 'abc' is not a time in milliseconds"),
+                         ("# timecode format v2\n0\n500\n400\n", "line 4: 400 ms comes before the frame above it"),
+                         ("0.000\n500.000\n", "its first line is not '# timecode format v2'")]:
+        (tmp_path / "door.pts").write_text(text)
+        r = _identify("--gallery", str(gallery), str(clip), str(doorbell_clip))
+        assert r.returncode == 1
+        assert f"error: {clip}: timestamps {tmp_path / 'door.pts'}: {reason}" in r.stderr, r.stderr
+        assert f"{doorbell_clip}: Barack Obama at 1.0 to 3.5 s" in r.stdout
+
+    two = _identify("--gallery", str(gallery), "--timestamps", str(tmp_path / "door.pts"), str(clip),
+                    str(doorbell_clip))
+    assert two.returncode == 1 and two.stdout == ""
+    assert "it holds one recording's frame times, and 2 recordings were given" in two.stderr
+    missing = _identify("--gallery", str(gallery), "--timestamps", str(tmp_path / "nope.pts"), str(clip))
+    assert missing.returncode == 2 and f"--timestamps {tmp_path / 'nope.pts'}: no such file" in missing.stderr
+
+
 def test_fps_for_a_recording_that_carries_its_own_timestamps_changes_nothing(gallery, doorbell_clip):
     r = _identify("--gallery", str(gallery), "--fps", "30", str(doorbell_clip))
     _assert_doorbell_visits(r, doorbell_clip, last_at="7.5")

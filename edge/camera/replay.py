@@ -12,7 +12,9 @@ and tracks, cooldowns and the motion gate run on it — a visit is one visit how
 the machine reads the recording.
 
 A raw stream (``rpicam-vid -o clip.h264``, the Pi's own way to record) carries no timestamps and no
-index: its frames are counted at the replay's rate, and a looping one is opened again at its end.
+index: its frames take their times from the file ``rpicam-vid --save-pts`` wrote beside it
+(:mod:`edge.camera.timecodes`) or, without one, are counted at the replay's rate; a looping one is
+opened again at its end.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import cv2
 import numpy as np
 
 from edge.camera import CameraError
+from edge.camera.timecodes import TimecodeError, read_timecodes
 from edge.errors import ImageError
 from edge.printable import printable
 from edge.vision.imageio import IMAGE_SUFFIXES, read_image
@@ -43,8 +46,10 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".t
 
 class ReplayCamera:
     def __init__(self, path: str | Path, fps: float | None = 10.0, loop: bool = False, realtime: bool = True,
-                 name: str | None = None, fallback_fps: float = 10.0) -> None:
-        """``fps=None``: a video plays at the rate its file declares (``fallback_fps`` if none)."""
+                 name: str | None = None, fallback_fps: float = 10.0, timecodes: str | Path | None = None) -> None:
+        """``fps=None``: a video plays at the rate its file declares (``fallback_fps`` if none).
+        ``timecodes``: a raw stream's timestamps file (``rpicam-vid --save-pts``), read at :meth:`open`;
+        it gives :meth:`position`, while the replay still plays at ``fps``."""
         self.path = Path(path)
         self.name = name or f"replay:{self.path.name}"
         self.fps = fps
@@ -63,6 +68,10 @@ class ReplayCamera:
         self._raw = self.path.suffix.lower() in RAW_STREAM_SUFFIXES  # its timestamps, if any, are made up
         self._stamped = 0  # frames after a video's first whose own timestamp moved on …
         self._counted = 0  # … and those whose did not (counted one period on)
+        self.timecodes = Path(timecodes) if timecodes is not None else None
+        self.frame_times: np.ndarray | None = None  # from the timestamps file: seconds from the first frame
+        self._in_pass = 0  # frames grabbed since the video (re)started
+        self.past_timecodes = 0  # frames grabbed beyond the timestamps file's last (counted instead)
 
     def open(self) -> None:
         if self.path.is_dir():
@@ -70,6 +79,8 @@ class ReplayCamera:
             if not self._frames:
                 raise CameraError(f"replay folder {self.path} has no images")
         elif self.path.is_file():
+            if self.timecodes is not None:
+                self.frame_times = self._read_timecodes()
             self._video = self._capture()
             if not self._video.isOpened():
                 raise CameraError(f"replay file {self.path} cannot be opened as a video")
@@ -79,6 +90,7 @@ class ReplayCamera:
         else:
             raise CameraError(f"replay source {self.path} does not exist")
         self._i = 0
+        self._in_pass = 0
         self._position = None
         self._next_t = time.monotonic()
         if self._clock_start is None:
@@ -150,6 +162,7 @@ class ReplayCamera:
                 ok = self._rewind()
             if ok:
                 self._position = self._video_time()
+                self._in_pass += 1
             return ok
         if self._i >= len(self._frames):
             if not self.loop or not self._frames:
@@ -163,6 +176,7 @@ class ReplayCamera:
         """Back to a looping video's first frame, grabbed: by seeking, or — a raw stream has no index
         to seek in — by opening the file again. ``False`` when it cannot be read any more."""
         self._position = None  # its clock starts again
+        self._in_pass = 0
         self._video.set(cv2.CAP_PROP_POS_FRAMES, 0)
         if self._video.grab():
             return True
@@ -175,10 +189,24 @@ class ReplayCamera:
         "http:…" as a protocol, so a file named like one, given relative, would open something else."""
         return cv2.VideoCapture(str(self.path.absolute()))
 
+    def _read_timecodes(self) -> np.ndarray:
+        """The timestamps file's frame times; only a raw stream takes one (a container's frames
+        carry their own, and two clocks for one frame would disagree)."""
+        if not self._raw:
+            raise TimecodeError(f"timestamps {printable(str(self.timecodes))}: a timestamps file is for a raw "
+                                f"stream ({', '.join(sorted(RAW_STREAM_SUFFIXES))}); {printable(self.path.name)} "
+                                "carries its own timestamps")
+        return read_timecodes(self.timecodes)
+
     def _video_time(self) -> float:
-        """Where the frame just grabbed lies: its own timestamp, or one period after the frame before
-        in a raw stream (:data:`RAW_STREAM_SUFFIXES`) or where a timestamp does not move on (a raw
-        H.264 stream by another name: OpenCV says 0 for every frame)."""
+        """Where the frame just grabbed lies: its time in the timestamps file, else its own
+        timestamp, or one period after the frame before in a raw stream (:data:`RAW_STREAM_SUFFIXES`)
+        or where a timestamp does not move on (a raw H.264 stream by another name: OpenCV says 0 for
+        every frame)."""
+        if self.frame_times is not None:
+            if self._in_pass < len(self.frame_times):
+                return float(self.frame_times[self._in_pass])
+            self.past_timecodes += 1
         stamp = 0.0 if self._raw else self._video.get(cv2.CAP_PROP_POS_MSEC) / 1000
         before = self._position
         if before is None:  # the first frame
@@ -190,9 +218,11 @@ class ReplayCamera:
         return before + self.period
 
     def carries_timestamps(self) -> bool | None:
-        """Whether the video's frames carry their own times (a container: .mp4, .mkv, .avi …) rather
-        than being counted at :attr:`period` (a raw stream); ``None`` for a folder, or before a second
-        frame was read."""
+        """Whether the video's frames carry their own times (a container: .mp4, .mkv, .avi …) or take
+        them from a timestamps file, rather than being counted at :attr:`period` (a raw stream);
+        ``None`` for a folder, or before a second frame was read."""
+        if self.frame_times is not None:
+            return True
         if self._video is None or not (self._stamped or self._counted):
             return None
         return self._stamped >= self._counted
