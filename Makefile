@@ -59,7 +59,7 @@ test: venv-dev system-packages demo/.complete
 # install on an emulated Raspberry Pi (arm64 Debian bookworm root under qemu, cached in build/pi):
 # the real systemd/install.sh, then checks; then a deliberately broken installer must fail by name.
 # Needs root (debootstrap, chroot, binfmt_misc). Cold about 15 minutes, about 10 with the root cached.
-pi-test:
+pi-test: venv-dev  # the host venv makes the HEIC probe
 	bash pi/test.sh
 	bash pi/test_broken.sh
 

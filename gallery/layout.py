@@ -1,6 +1,6 @@
 """Which files in a gallery folder are photos of whom.
 
-Layouts: ``<gallery>/<Person Name>/*.{jpg,jpeg,png,webp}`` (several photos per person) and the
+Layouts: ``<gallery>/<Person Name>/*.{jpg,jpeg,png,webp,heic}`` (several photos per person) and the
 seed's flat ``<gallery>/<Person Name>.jpg``. Hidden entries are ignored; editor backups, partial
 downloads, ``_``-prefixed names and program files are skipped and listed with the reason, as are
 symlinks that leave the gallery and folders nested deeper than one level (never followed).
@@ -16,7 +16,7 @@ from edge.errors import ConfigError
 from edge.printable import has_control, printable
 from edge.vision.imageio import IMAGE_SUFFIXES
 
-GALLERY_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+GALLERY_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif")
 TEMP_SUFFIXES = (".part", ".crdownload", ".tmp", ".swp", ".download")
 
 
@@ -134,7 +134,7 @@ def scan(gallery: str | Path) -> tuple[list[GalleryFile], list[Skipped]]:
         elif entry.is_file() and path.suffix.lower() in GALLERY_SUFFIXES:
             files.append(GalleryFile(_display_name(path.stem), path))
         elif entry.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
-            skipped.append(Skipped(path, f"{path.suffix} is not a gallery format (use jpg, png or webp)"))
+            skipped.append(Skipped(path, f"{path.suffix} is not a gallery format (use jpg, png, webp or heic)"))
     return files, skipped
 
 

@@ -50,3 +50,16 @@ def write_raw_mjpeg(path: Path, frames: Iterable[np.ndarray], fps: int) -> Path:
             assert ok
             out.write(jpeg.tobytes())
     return path
+
+
+def write_phone_heic(photo: Path, path: Path) -> Path:
+    """``photo`` as an iPhone saves it: HEIC, the pixels as the sensor saw them (turned a quarter to
+    the left) and the file's rotation saying to turn them back to show the picture upright."""
+    import pillow_heif
+    from PIL import Image
+
+    sensor = Image.open(photo).convert("RGB").transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()  # not the image's own: pillow-heif would turn the pixels upright before saving
+    exif[0x0112] = 6  # EXIF orientation 6: turn 90° clockwise to show
+    pillow_heif.from_pillow(sensor).save(path, exif=exif.tobytes(), quality=85)
+    return path

@@ -25,7 +25,7 @@ from edge.daemon import Daemon
 from edge.events import Event
 from edge.sdnotify import Notifier
 from tests.conftest import REPO
-from tests.scenes import frame_of, write_raw_h264
+from tests.scenes import frame_of, write_phone_heic, write_raw_h264
 
 
 class ListSink:
@@ -642,6 +642,18 @@ def test_gallery_watch_false_reads_the_gallery_at_start_and_on_sighup_only(runni
         assert proc.wait(timeout=20) == 0
     finally:
         proc.kill()
+
+
+def test_a_heic_photo_from_a_phone_dropped_into_the_gallery_is_enrolled_and_greets_its_person(running, scene,
+                                                                                             faces):
+    """An iPhone's photo shared as the original stays HEIC (`IMG_0042.HEIC`). Dropped into the
+    running daemon's gallery it is enrolled like a JPEG, and the replay's stranger, Grace Hopper, is
+    greeted by name from then on. Before, it was passed over: ".HEIC is not a gallery format"."""
+    proc, _ = running
+    (scene / "gallery" / "Grace Hopper").mkdir()
+    write_phone_heic(faces.hopper, scene / "gallery" / "Grace Hopper" / "IMG_0042.HEIC")
+    _wait_for(proc, "gallery changed: 3 people from 3 photos", timeout=120)
+    _wait_for(proc, "recognized Grace Hopper", timeout=120)
 
 
 def test_the_mirror_pass_runs_only_for_close_calls_and_changes_no_announcement(scene):

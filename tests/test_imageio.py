@@ -94,3 +94,38 @@ def test_reading_never_modifies_the_file(photo):
 def test_decode_bytes_reports_given_name():
     with pytest.raises(ImageError, match="upload-7: empty file"):
         decode_image(b"", "upload-7")
+
+
+def test_a_heic_photo_from_a_phone_is_read_upright_and_a_broken_one_refused_by_name(tmp_path):
+    """HEIC as an iPhone saves it (sensor pixels turned, a rotation in the file): read as the
+    picture it shows, the same as the JPEG it was made from within compression; a truncated one,
+    and one whose container claims 100 megapixels, are refused naming the file."""
+    from tests.portraits import PORTRAITS
+    from tests.scenes import write_phone_heic
+
+    jpeg = PORTRAITS / "Joe Biden" / "biden.jpg"
+    heic = write_phone_heic(jpeg, tmp_path / "IMG_0042.HEIC")
+    upright = read_image(jpeg)
+    got = read_image(heic)
+    assert got.shape == upright.shape and got.dtype == np.uint8
+    assert np.abs(got.astype(int) - upright.astype(int)).mean() < 4  # the same picture, not turned
+    (tmp_path / "cut.heic").write_bytes(heic.read_bytes()[: heic.stat().st_size // 2])
+    with pytest.raises(ImageError, match="cut.heic: HEIC data is corrupt or truncated"):
+        read_image(tmp_path / "cut.heic")
+    with pytest.raises(ImageError, match=r"IMG_0042.HEIC: image is 970×2204 = 2.1 megapixels, above the limit"):
+        read_image(heic, max_pixels=1_000_000)
+
+
+def test_without_the_heic_reader_a_heic_photo_is_refused_with_what_to_do(tmp_path, monkeypatch):
+    """On a Pi with no pi-heif wheel (32-bit Arm) a HEIC photo is not a crash and not "not an
+    image": the message names the file, the missing reader and the way out."""
+    import sys
+
+    from tests.portraits import PORTRAITS
+    from tests.scenes import write_phone_heic
+
+    heic = write_phone_heic(PORTRAITS / "Joe Biden" / "biden.jpg", tmp_path / "IMG_0042.HEIC")
+    monkeypatch.setitem(sys.modules, "pi_heif", None)  # import pi_heif now raises ImportError
+    with pytest.raises(ImageError, match="IMG_0042.HEIC: a HEIC photo, and pi-heif .* is not installed: "
+                                         "pip install pi-heif, or save the photo as JPEG"):
+        read_image(heic)

@@ -75,6 +75,9 @@ class ReplayCamera:
 
     def open(self) -> None:
         if self.path.is_dir():
+            if self.timecodes is not None:
+                raise TimecodeError(f"timestamps {printable(str(self.timecodes))}: a timestamps file is for a "
+                                    f"raw stream; {printable(str(self.path))} is a folder of images")
             self._frames = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not self._frames:
                 raise CameraError(f"replay folder {self.path} has no images")

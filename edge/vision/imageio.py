@@ -7,6 +7,12 @@ JPEG, every segment is walked up to the frame header, however much EXIF, ICC or 
 before it) and the file is refused above ``max_pixels`` without decoding it. The file's size is
 checked before it is read at all (``max_bytes``), and a large JPEG can be decoded at 1/2, 1/4 or
 1/8 scale by libjpeg itself (``decode_pixels``): enrolment needs a face, not 40 megapixels.
+
+HEIC (HEIF with HEVC: what an iPhone saves, and what its photos stay when shared as originals) is
+read through pi-heif, pillow-heif's decode-only build (libheif and libde265, LGPL; no encoder, so
+less code facing a crafted file): its container is parsed for the primary image's size without
+decoding, and the picture comes out turned as the phone meant (libheif applies the file's rotation
+and mirroring).
 """
 
 from __future__ import annotations
@@ -23,7 +29,10 @@ from edge.errors import ImageError
 
 DEFAULT_MAX_PIXELS = 40_000_000
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024  # larger than any camera JPEG; a 2 GB file is never read
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".heic", ".heif")
+SUPPORTED = "JPEG, PNG, WebP, BMP or HEIC"
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"})
+"""ISO base media ``ftyp`` brands of HEIF still images and sequences (AVIF's ``avif`` is not among them)."""
 
 
 def image_size_from_header(data: bytes) -> tuple[str, int, int] | None:
@@ -48,7 +57,47 @@ def image_size_from_header(data: bytes) -> tuple[str, int, int] | None:
     if data[:2] == b"BM" and len(data) >= 26:
         w, h = struct.unpack("<ii", data[18:26])
         return "bmp", abs(w), abs(h)
+    if is_heif(data):
+        return _heif_size(data)
     return None
+
+
+def is_heif(data: bytes) -> bool:
+    """Whether ``data`` starts as a HEIF file: an ``ftyp`` box naming a HEIF brand (major, or among
+    the compatible ones a phone lists after it)."""
+    if data[4:8] != b"ftyp" or len(data) < 16:
+        return False
+    size = int.from_bytes(data[:4], "big")
+    brands = [data[8:12]] + [data[i:i + 4] for i in range(16, min(size, len(data), 64), 4)]
+    return any(b in HEIF_BRANDS for b in brands)
+
+
+def _heif_size(data: bytes) -> tuple[str, int, int] | None:
+    """The primary image's size from a HEIF container, parsed by libheif without decoding; ``None``
+    when libheif cannot parse it. Without pi-heif: ``("heic", 0, 0)`` (the decoder says why)."""
+    try:
+        import pi_heif
+    except ImportError:
+        return "heic", 0, 0
+    try:
+        w, h = pi_heif.open_heif(data, convert_hdr_to_8bit=True).size
+    except (ValueError, RuntimeError, OSError, SyntaxError):
+        return None
+    return "heic", w, h
+
+
+def _decode_heif(data: bytes, name: str) -> np.ndarray:
+    """A HEIC photo's primary image as 8-bit BGR, rotated and mirrored as its file says."""
+    try:
+        import pi_heif
+    except ImportError:
+        raise ImageError(f"{name}: a HEIC photo, and pi-heif (which reads them) is not installed: "
+                         "pip install pi-heif, or save the photo as JPEG") from None
+    try:
+        rgb = np.asarray(pi_heif.open_heif(data, convert_hdr_to_8bit=True))
+    except (ValueError, RuntimeError, OSError, SyntaxError):
+        raise ImageError(f"{name}: HEIC data is corrupt or truncated and could not be decoded") from None
+    return cv2.cvtColor(rgb, cv2.COLOR_RGBA2BGR if rgb.ndim == 3 and rgb.shape[2] == 4 else cv2.COLOR_RGB2BGR)
 
 
 def _jpeg_size(data: bytes) -> tuple[str, int, int] | None:
@@ -111,7 +160,9 @@ def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAULT_M
     if header is None:
         if data[:2] == b"\xff\xd8":
             raise ImageError(f"{name}: JPEG data is corrupt or truncated (no frame header found)")
-        raise ImageError(f"{name}: not a supported image (expected JPEG, PNG, WebP or BMP)")
+        if is_heif(data):
+            raise ImageError(f"{name}: HEIC data is corrupt or truncated (its container cannot be read)")
+        raise ImageError(f"{name}: not a supported image (expected {SUPPORTED})")
     fmt, w, h = header
     # a 16-bit PNG decodes to twice the memory of an 8-bit one before it is reduced to 8 bits
     weight = 2 if fmt == "png16" else 1
@@ -122,6 +173,8 @@ def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAULT_M
             f"{max_pixels / 1e6:.3g} megapixels (refused without decoding)"
         )
     fmt = fmt.removesuffix("16")
+    if fmt == "heic":
+        return to_bgr8(_decode_heif(data, name))
     buf = np.frombuffer(data, dtype=np.uint8)
     factor = _reduction(w, h, decode_pixels) if fmt == "jpeg" else 1
     flags = _REDUCED[factor] if factor > 1 else cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
