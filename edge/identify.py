@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 from edge.annotate import annotate
-from edge.camera.replay import RAW_STREAM_SUFFIXES, VIDEO_SUFFIXES
-from edge.camera.timecodes import timecodes_beside
+from edge.camera.replay import RAW_STREAM_SUFFIXES, VIDEO_SUFFIXES, timecodes_for
 from edge.errors import ImageError
 from edge.identify_video import Recording, Visit, look_through
 from edge.printable import printable
@@ -66,14 +65,13 @@ def run_identify(recognizer: Recognizer, images: list[str], out_dir: str | None,
         make_folder(out, 0o700)
     for name in images:
         if name in recordings:
-            timecodes = Path(timestamps) if timestamps is not None else None
-            if timecodes is not None and Path(name).suffix.lower() not in RAW_STREAM_SUFFIXES:
+            given = timestamps
+            if given is not None and Path(name).suffix.lower() not in RAW_STREAM_SUFFIXES:
                 print(f"note: {printable(name)} carries its own timestamps: --timestamps is not used for it",
                       file=sys.stderr)
-                timecodes = None
-            elif timecodes is None and Path(name).suffix.lower() in RAW_STREAM_SUFFIXES:
-                timecodes = timecodes_beside(Path(name))
-            failures += not _identify_video(recognizer, name, out, as_json, max_pixels, every, fps, timecodes, taken)
+                given = None
+            failures += not _identify_video(recognizer, name, out, as_json, max_pixels, every, fps,
+                                            timecodes_for(Path(name), given), taken)
             continue
         try:
             image, note = read_photo(name, max_pixels=max_pixels)

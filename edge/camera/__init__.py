@@ -44,32 +44,21 @@ def is_recording(cfg: CameraConfig) -> bool:
     return cfg.source == "replay" or (cfg.source == "opencv" and Path(cfg.device).is_file())
 
 
-def timecodes_for(cfg: CameraConfig, recording: Path) -> Path | None:
-    """The timestamps file for a recording: ``camera.timestamps``, or for a raw stream the ``.pts``
-    file beside it (``rpicam-vid -o door.h264 --save-pts door.pts``) when there is one."""
-    from edge.camera.replay import RAW_STREAM_SUFFIXES
-    from edge.camera.timecodes import timecodes_beside
-
-    if cfg.timestamps is not None:
-        return Path(cfg.timestamps)
-    return timecodes_beside(recording) if recording.suffix.lower() in RAW_STREAM_SUFFIXES else None
-
-
 def make_camera(cfg: CameraConfig) -> Camera:
     """The configured source (hardware libraries are imported only when chosen)."""
     if cfg.source == "replay":
-        from edge.camera.replay import ReplayCamera
+        from edge.camera.replay import ReplayCamera, timecodes_for
 
         return ReplayCamera(cfg.path, fps=cfg.fps, loop=cfg.loop, realtime=cfg.realtime,
-                            timecodes=timecodes_for(cfg, Path(cfg.path)))
+                            timecodes=timecodes_for(Path(cfg.path), cfg.timestamps))
     if cfg.source == "opencv":
         from edge.camera.opencv import OpenCVCamera
-        from edge.camera.replay import ReplayCamera
+        from edge.camera.replay import ReplayCamera, timecodes_for
 
         if is_recording(cfg):  # a video file: play it at its own rate and end, like a replay
             return ReplayCamera(cfg.device, fps=None, loop=cfg.loop, realtime=cfg.realtime,
                                 name=f"opencv:{cfg.device}", fallback_fps=cfg.fps,
-                                timecodes=timecodes_for(cfg, Path(cfg.device)))
+                                timecodes=timecodes_for(Path(cfg.device), cfg.timestamps))
 
         return OpenCVCamera(cfg.device, cfg.width, cfg.height, cfg.fps)
     from edge.camera.picam import PiCamera

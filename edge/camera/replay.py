@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from edge.camera import CameraError
-from edge.camera.timecodes import TimecodeError, read_timecodes
+from edge.camera.timecodes import TimecodeError, read_timecodes, timecodes_beside
 from edge.errors import ImageError
 from edge.printable import printable
 from edge.vision.imageio import IMAGE_SUFFIXES, read_image
@@ -42,6 +42,15 @@ log = logging.getLogger(__name__)
 # they are counted at the replay's rate instead.
 RAW_STREAM_SUFFIXES = frozenset({".h264", ".264", ".h265", ".265", ".hevc", ".mjpeg", ".mjpg"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", *RAW_STREAM_SUFFIXES})
+
+
+def timecodes_for(recording: Path, given: str | Path | None) -> Path | None:
+    """The timestamps file a recording's frames take their times from: ``given`` (``camera.timestamps``,
+    ``identify --timestamps``), or for a raw stream the ``.pts`` file beside it (``rpicam-vid -o
+    door.h264 --save-pts door.pts``) when there is one."""
+    if given is not None:
+        return Path(given)
+    return timecodes_beside(recording) if recording.suffix.lower() in RAW_STREAM_SUFFIXES else None
 
 
 class ReplayCamera:

@@ -57,8 +57,6 @@ def image_size_from_header(data: bytes) -> tuple[str, int, int] | None:
     if data[:2] == b"BM" and len(data) >= 26:
         w, h = struct.unpack("<ii", data[18:26])
         return "bmp", abs(w), abs(h)
-    if is_heif(data):
-        return _heif_size(data)
     return None
 
 
@@ -72,32 +70,38 @@ def is_heif(data: bytes) -> bool:
     return any(b in HEIF_BRANDS for b in brands)
 
 
-def _heif_size(data: bytes) -> tuple[str, int, int] | None:
-    """The primary image's size from a HEIF container, parsed by libheif without decoding; ``None``
-    when libheif cannot parse it. Without pi-heif: ``("heic", 0, 0)`` (the decoder says why)."""
-    try:
-        import pi_heif
-    except ImportError:
-        return "heic", 0, 0
-    try:
-        w, h = pi_heif.open_heif(data, convert_hdr_to_8bit=True).size
-    except (ValueError, RuntimeError, OSError, SyntaxError):
-        return None
-    return "heic", w, h
-
-
-def _decode_heif(data: bytes, name: str) -> np.ndarray:
-    """A HEIC photo's primary image as 8-bit BGR, rotated and mirrored as its file says."""
+def _decode_heif(data: bytes, name: str, max_pixels: int) -> np.ndarray:
+    """A HEIC photo's primary image as 8-bit BGR, rotated and mirrored as its file says: the
+    container parsed once, its size checked against ``max_pixels`` before anything is decoded."""
     try:
         import pi_heif
     except ImportError:
         raise ImageError(f"{name}: a HEIC photo, and pi-heif (which reads them) is not installed: "
                          "pip install pi-heif, or save the photo as JPEG") from None
+    errors = (ValueError, RuntimeError, OSError, SyntaxError)  # what libheif's complaints arrive as
     try:
-        rgb = np.asarray(pi_heif.open_heif(data, convert_hdr_to_8bit=True))
-    except (ValueError, RuntimeError, OSError, SyntaxError):
+        heif = pi_heif.open_heif(data, convert_hdr_to_8bit=True)
+    except errors:
+        raise ImageError(f"{name}: HEIC data is corrupt or truncated (its container cannot be read)") from None
+    _refuse_above(name, *heif.size, max_pixels)
+    try:
+        rgb = np.asarray(heif)
+    except errors:
         raise ImageError(f"{name}: HEIC data is corrupt or truncated and could not be decoded") from None
-    return cv2.cvtColor(rgb, cv2.COLOR_RGBA2BGR if rgb.ndim == 3 and rgb.shape[2] == 4 else cv2.COLOR_RGB2BGR)
+    if rgb.ndim == 3:  # RGB or RGBA (a monochrome HEIF comes as one channel, grey as it is)
+        rgb = cv2.cvtColor(rgb, cv2.COLOR_RGBA2BGR if rgb.shape[2] == 4 else cv2.COLOR_RGB2BGR)
+    return to_bgr8(rgb)
+
+
+def _refuse_above(name: str, w: int, h: int, max_pixels: int, weight: int = 1) -> None:
+    """:class:`ImageError` when a ``w``×``h`` image (``weight`` 2: 16 bits per sample) is above
+    ``max_pixels``, known from its header before it is decoded."""
+    if w * h * weight > max_pixels:
+        depth = " at 16 bits per sample" if weight == 2 else ""
+        raise ImageError(
+            f"{name}: image is {w}×{h} = {w * h / 1e6:.1f} megapixels{depth}, above the limit of "
+            f"{max_pixels / 1e6:.3g} megapixels (refused without decoding)"
+        )
 
 
 def _jpeg_size(data: bytes) -> tuple[str, int, int] | None:
@@ -156,25 +160,17 @@ def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAULT_M
     fall by the square of the factor); other formats are decoded at full size."""
     if not data:
         raise ImageError(f"{name}: empty file (0 bytes)")
+    if is_heif(data):
+        return _decode_heif(data, name, max_pixels)
     header = image_size_from_header(data)
     if header is None:
         if data[:2] == b"\xff\xd8":
             raise ImageError(f"{name}: JPEG data is corrupt or truncated (no frame header found)")
-        if is_heif(data):
-            raise ImageError(f"{name}: HEIC data is corrupt or truncated (its container cannot be read)")
         raise ImageError(f"{name}: not a supported image (expected {SUPPORTED})")
     fmt, w, h = header
     # a 16-bit PNG decodes to twice the memory of an 8-bit one before it is reduced to 8 bits
-    weight = 2 if fmt == "png16" else 1
-    if w * h * weight > max_pixels:
-        depth = " at 16 bits per sample" if weight == 2 else ""
-        raise ImageError(
-            f"{name}: image is {w}×{h} = {w * h / 1e6:.1f} megapixels{depth}, above the limit of "
-            f"{max_pixels / 1e6:.3g} megapixels (refused without decoding)"
-        )
+    _refuse_above(name, w, h, max_pixels, weight=2 if fmt == "png16" else 1)
     fmt = fmt.removesuffix("16")
-    if fmt == "heic":
-        return to_bgr8(_decode_heif(data, name))
     buf = np.frombuffer(data, dtype=np.uint8)
     factor = _reduction(w, h, decode_pixels) if fmt == "jpeg" else 1
     flags = _REDUCED[factor] if factor > 1 else cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
