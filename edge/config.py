@@ -387,6 +387,7 @@ def check_files(cfg: Config) -> None:
         raise ConfigError(f"model -> path: {cfg.model.path!r} does not exist")
     if cfg.camera.source == "replay" and not Path(cfg.camera.path).exists():
         raise ConfigError(f"camera -> path: {cfg.camera.path!r} does not exist (a folder of images or a video)")
+    check_timestamps(cfg.camera)
     from edge.errors import ModelFileError
     from edge.vision.card import load_card
 
@@ -394,6 +395,34 @@ def check_files(cfg: Config) -> None:
         load_card(cfg.model.path or default_model_path())
     except ModelFileError as exc:
         raise ConfigError(f"model -> path: {exc}") from None
+
+
+def check_timestamps(camera: CameraConfig) -> None:
+    """``camera.timestamps`` is read here, before the run: a file the camera could not use would
+    otherwise show only as a camera that keeps "retrying", and one given to a camera that times its
+    own frames (picamera2, a live opencv device, a container) would be ignored without a word."""
+    if camera.timestamps is None:
+        return
+    from edge.camera import is_recording
+    from edge.camera.replay import RAW_STREAM_SUFFIXES
+    from edge.camera.timecodes import TimecodeError, read_timecodes
+
+    given = repr(camera.timestamps)
+    if not is_recording(camera):
+        live = f"the opencv device {camera.device!r}" if camera.source == "opencv" else "the picamera2 camera"
+        raise ConfigError(f"camera -> timestamps: {given} is for a recorded raw stream (source replay, or an "
+                          f"opencv device that is a video file); {live} times its own frames")
+    recording = Path(camera.path if camera.source == "replay" else camera.device)
+    if recording.suffix.lower() not in RAW_STREAM_SUFFIXES:
+        what = "a folder of images" if recording.is_dir() else "a recording that keeps its own timestamps"
+        raise ConfigError(f"camera -> timestamps: {given} is for a raw stream "
+                          f"({', '.join(sorted(RAW_STREAM_SUFFIXES))}); {str(recording)!r} is {what}")
+    if not Path(camera.timestamps).exists():
+        raise ConfigError(f"camera -> timestamps: {given} does not exist (rpicam-vid --save-pts FILE writes it)")
+    try:
+        read_timecodes(Path(camera.timestamps))
+    except TimecodeError as exc:
+        raise ConfigError(f"camera -> {exc}") from None
 
 
 def resolve(cfg: Config, base: Path) -> Config:

@@ -579,6 +579,10 @@ def bad_card(tmp_path: Path, **change) -> str:
     ("CARD decision__threshold", "invalid model card: decision.threshold: 'high'"),
     ("CARD decision__mirror_band", "invalid model card: decision.mirror_band: -0.5 should be null or a number"),
     ("motion: {min_area: 2}\n", "motion -> min_area: 2.0 is above the maximum 1.0"),
+    ("camera: {path: RAW, timestamps: PTS}\n", "camera -> timestamps PTS: line 3: 'abc' is not a time in milliseconds"),
+    ("camera: {path: RAW, timestamps: GONE}\n", "camera -> timestamps: 'GONE' does not exist"),
+    ("camera: {timestamps: PTS}\n", "'REPLAY' is a folder of images"),
+    ("camera: {source: picamera2, timestamps: PTS}\n", "the picamera2 camera times its own frames"),
 ])
 def test_9_values_that_would_break_the_run_are_refused_by_check_config(tmp_path, extra, says):
     text = base_config(tmp_path)
@@ -591,6 +595,12 @@ def test_9_values_that_would_break_the_run_are_refused_by_check_config(tmp_path,
         extra = bad_card(tmp_path, **{field: value})
     extra = extra.replace("FILE", str(tmp_path / "a-file")).replace("DIR", str(tmp_path / "a-dir"))
     extra = extra.replace("GALLERY", str(tmp_path / "gallery"))
+    # a raw stream (its bytes are never decoded: the check comes first) and its damaged timestamps
+    (tmp_path / "door.h264").write_bytes(b"\0\0\0\1" + bytes(60))
+    (tmp_path / "door-times.pts").write_text("# timecode format v2\n0.000\nabc\n")
+    names = {"RAW": "door.h264", "PTS": "door-times.pts", "GONE": "gone.pts", "REPLAY": "replay"}
+    for placeholder, name in names.items():
+        extra, says = (text.replace(placeholder, str(tmp_path / name)) for text in (extra, says))
     cfg = tmp_path / "config.yaml"
     # later keys of the same section override: merge by writing the override as the whole section
     cfg.write_text(merge_yaml(text, extra))
