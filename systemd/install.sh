@@ -60,6 +60,14 @@ if [ "${1:-}" = "--uninstall" ]; then
 fi
 
 . /etc/os-release 2>/dev/null || true
+# 64-bit only, asked of dpkg (the userland): 32-bit Pi OS on a Pi 4 or 5 runs a 64-bit kernel, so uname
+# says aarch64 there too. LiteRT, OpenCV, NumPy and Pillow publish no 32-bit Arm wheels: pip would
+# compile for hours and the service would still have no runtime to embed faces with.
+ARCH="$(dpkg --print-architecture 2>/dev/null || uname -m)"
+case "$ARCH" in
+    arm64|amd64|aarch64|x86_64) ;;
+    *) die "this is a 32-bit or otherwise unsupported system ($ARCH userland, ${PRETTY_NAME:-unknown OS}): siamese-edge needs a 64-bit one (arm64 or amd64), as LiteRT ships no wheel for 32-bit Arm; nothing was changed. Raspberry Pi Imager writes Raspberry Pi OS Lite (64-bit) for a Pi 3, 4, 5 or Zero 2 W" ;;
+esac
 [ "${VERSION_CODENAME:-}" = bookworm ] || echo "warning: tested on Debian/Raspberry Pi OS bookworm, this is ${PRETTY_NAME:-unknown}"
 
 run_step "installing system packages (apt)"

@@ -102,3 +102,41 @@ def test_the_daemon_names_the_cause_when_cpuinfo_is_hidden(tmp_path):
         pytest.skip(f"cannot mount a private /proc here: {r.stderr.strip()[:200]}")
     assert r.returncode == 0, r.stderr[-1000:]
     assert "/proc/cpuinfo cannot be read" in r.stderr and "remove ProcSubset=pid" in r.stderr
+
+
+
+def run_installer_with(tmp_path: Path, tools: dict[str, str]) -> subprocess.CompletedProcess:
+    """systemd/install.sh as root would run it, with ``tools`` (name: shell body) standing in first on
+    PATH for the system's own."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in tools.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    return subprocess.run(["bash", str(REPO / "systemd" / "install.sh")], capture_output=True, text=True,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin", "LANG": "C.UTF-8"}, timeout=60)
+
+
+@pytest.mark.parametrize("arch", ["armhf", "i386"])
+def test_the_installer_refuses_a_32_bit_system_before_changing_anything(tmp_path, arch):
+    """32-bit Pi OS (armhf userland, whatever the kernel's ``uname -m`` says) has no LiteRT wheel: the
+    installer says so and what to flash, before apt, users or files. ``dpkg`` reports the
+    architecture, ``id`` root, and every tool that changes the system fails loudly, so an installer
+    that went on could not pass (nor change this machine)."""
+    tools = {"dpkg": f'[ "$1" = --print-architecture ] && echo {arch}', "id": "echo 0", "uname": "echo aarch64"}
+    for changer in ("apt-get", "apt-cache", "useradd", "groupadd", "usermod", "install", "tar", "python3",
+                    "systemctl", "getent", "sha256sum", "chmod", "mv", "sed"):
+        tools[changer] = f'echo "{changer} was called: $*" >&2; exit 97'
+    r = run_installer_with(tmp_path, tools)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"install.sh: error: this is a 32-bit or otherwise unsupported system ({arch} userland" in r.stderr
+    assert "Raspberry Pi OS Lite (64-bit)" in r.stderr and "nothing was changed" in r.stderr
+    assert "was called" not in r.stderr and "==> installing" not in r.stdout
+
+
+def test_the_installer_goes_on_for_a_64_bit_pi(tmp_path):
+    """The same with an arm64 userland: past the check, into apt (whose stand-in stops it there)."""
+    r = run_installer_with(tmp_path, {"dpkg": '[ "$1" = --print-architecture ] && echo arm64', "id": "echo 0",
+                                      "apt-cache": "exit 1", "apt-get": 'echo "apt-get was called: $*" >&2; exit 97'})
+    assert "unsupported system" not in r.stderr
+    assert "apt-get was called: update" in r.stderr and "failed during step: installing system packages" in r.stderr
