@@ -177,7 +177,13 @@ def _identify_video(recognizer: Recognizer, name: str, out: Path | None, as_json
     if found is None:
         return False
     _note_timing(name, found, fps)
-    looked_at = f"{found.looked} frames looked at (one every {every:g} s, the last at {found.last_at:.1f} s)"
+    if found.decoder_errors:
+        more = len(found.decoder_errors) - 1
+        print(f"note: {printable(name)} is damaged: the decoder met {len(found.decoder_errors)} "
+              f"error{'s' if more else ''} in it ({found.decoder_errors[0]!r}{f' and {more} more' if more else ''}); "
+              "it showed what it could, and a face in a damaged part of a frame may be missed", file=sys.stderr)
+    frames = f"{found.looked} frame{'' if found.looked == 1 else 's'}"
+    looked_at = f"{frames} looked at (one every {every:g} s, the last at {found.last_at:.1f} s)"
     if as_json:
         if not found.visits:
             print(json.dumps({**face_record(name, None, f"no face in {looked_at}"), "video_s": None},

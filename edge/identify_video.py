@@ -13,6 +13,8 @@ printed, and the ``--json`` contract, live in :mod:`edge.identify` with the phot
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ from tqdm import tqdm
 from edge.camera import CameraError
 from edge.camera.replay import ReplayCamera
 from edge.camera.timecodes import TimecodeError
+from edge.native_stderr import taking
 from edge.printable import printable
 from edge.vision.pipeline import Identified, Recognizer
 
@@ -65,6 +68,7 @@ class Recording:
     timed_by: Path | None = None  # the timestamps file that gave a raw stream's frames their times …
     listed: int = 0  # … how many frames it lists …
     past_list: int = 0  # … and how many frames came after its last (counted at the replay's rate)
+    decoder_errors: list[str] = field(default_factory=list)  # FFmpeg's distinct messages: the file is damaged
 
 
 def look_through(recognizer: Recognizer, name: str, every: float, max_pixels: int,
@@ -81,6 +85,19 @@ def look_through(recognizer: Recognizer, name: str, every: float, max_pixels: in
         print(f"error: {printable(name)}: {reason}", file=sys.stderr)
         return None
     camera = ReplayCamera(path, fps=fps, realtime=False, timecodes=timecodes)
+    decoder = DecoderErrors()
+    progress = sys.stderr.isatty()  # asked before fd 2 becomes a pipe
+    with taking(decoder.take):
+        found = _open_and_look(camera, recognizer, name, every, max_pixels, on_frame, on_visit, progress)
+    if found is None:
+        if decoder.messages:
+            print(f"note: {printable(name)}: the decoder says: {decoder.messages[0]}", file=sys.stderr)
+        return None
+    return dataclasses.replace(found, decoder_errors=decoder.messages)
+
+
+def _open_and_look(camera: ReplayCamera, recognizer: Recognizer, name: str, every: float, max_pixels: int,
+                   on_frame: OnFrame | None, on_visit: OnVisit | None, progress: bool) -> Recording | None:
     try:
         camera.open()
     except TimecodeError as exc:
@@ -90,9 +107,32 @@ def look_through(recognizer: Recognizer, name: str, every: float, max_pixels: in
         print(f"error: {printable(name)}: cannot be opened as a video", file=sys.stderr)
         return None
     try:
-        return _look(camera, recognizer, name, every, max_pixels, on_frame, on_visit)
+        return _look(camera, recognizer, name, every, max_pixels, on_frame, on_visit, progress)
     finally:
         camera.close()
+
+
+class DecoderErrors:
+    """FFmpeg's own lines about the recording (``[h264 @ 0x55…] error while decoding MB 25 6, …``),
+    claimed from stderr (see :mod:`edge.native_stderr`) and kept, each distinct message once, for one
+    note: a damaged recording is still looked through — FFmpeg conceals what it cannot decode —
+    but the user should know why faces there may be missed. (OpenCV sets FFmpeg to errors only.)"""
+
+    LINE = re.compile(rb"\[[^\]@]+ @ (?:0x)?[0-9a-fA-F]+\] ?(.*)")
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        self._seen: set[bytes] = set()
+
+    def take(self, line: bytes) -> bool:
+        match = self.LINE.fullmatch(line)
+        if match is None:
+            return False
+        message = match.group(1).strip()
+        if message and message not in self._seen:  # frame threads repeat each other's errors
+            self._seen.add(message)
+            self.messages.append(printable(message.decode("utf-8", "replace")))
+        return True
 
 
 class Looks:
@@ -123,7 +163,7 @@ class Looks:
 
 
 def _look(camera: ReplayCamera, recognizer: Recognizer, name: str, every: float, max_pixels: int,
-          on_frame: OnFrame | None, on_visit: OnVisit | None) -> Recording | None:
+          on_frame: OnFrame | None, on_visit: OnVisit | None, progress: bool) -> Recording | None:
     size = camera.frame_size()
     if size and size[0] * size[1] > max_pixels:
         print(f"error: {printable(name)}: frames of {size[0]}×{size[1]} pixels, more than --max-pixels "
@@ -135,7 +175,7 @@ def _look(camera: ReplayCamera, recognizer: Recognizer, name: str, every: float,
     looked = 0
     looks = Looks(camera, every)
     bar = tqdm(total=camera.frame_count(), desc=Path(name).name, unit="frame", leave=False,
-               disable=not sys.stderr.isatty())
+               disable=not progress)
     with bar:
         for t, frame in looks:
             bar.update(looks.grabbed - bar.n)

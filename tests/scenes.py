@@ -24,6 +24,27 @@ def frame_of(photo: Path | None) -> np.ndarray:
     return canvas
 
 
+def doorbell_frames(faces, fps: int) -> Iterable[np.ndarray]:
+    """The doorbell clip's half-second scenes, each ``fps / 2`` frames long: Obama at 1.0–3.5 s
+    (looking away at 2.5 s), nobody until 6.0 s, a stranger (Eileen Collins) at 6.0–7.0 s, Obama
+    again at 7.5 s."""
+    for photo in ([None] * 2 + [faces.obama[1]] * 3 + [None] + [faces.obama[1]] * 2 + [None] * 4
+                  + [faces.collins] * 3 + [faces.obama[2]]):
+        for _ in range(fps // 2):
+            yield frame_of(photo)
+
+
+def damaged_copy(clip: Path, path: Path) -> Path:
+    """``clip`` with 40 bytes flipped in its middle third (seeded), as a bad copy or a failing card
+    leaves a recording: for the 10 fps doorbell stream, FFmpeg meets several errors and gives up on
+    one frame at about 3.6 s."""
+    data = bytearray(clip.read_bytes())
+    for at in np.random.default_rng(7).integers(len(data) // 3, 2 * len(data) // 3, 40):
+        data[at] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return path
+
+
 def write_raw_h264(path: Path, frames: Iterable[np.ndarray], fps: int) -> Path:
     """``frames`` (BGR, all one even size) as a raw Annex-B H.264 stream at ``fps``, like rpicam-vid's."""
     import av

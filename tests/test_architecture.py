@@ -2,7 +2,8 @@
 functions included) goes downwards only.
 
     base       edge.errors, edge.printable,           imports nothing of the project
-               edge.cli_args, edge.private_files
+               edge.cli_args, edge.private_files,
+               edge.native_stderr
     vision     edge.vision.*                          base
     gallery    gallery.*  (enrolment)                 base, vision
     converter  converter.* (workstation, TensorFlow)  base, vision, gallery (datasets are folders
@@ -21,7 +22,7 @@ import pytest
 
 from tests.conftest import REPO
 
-BASE = {"edge.errors", "edge.printable", "edge.cli_args", "edge.private_files"}
+BASE = {"edge.errors", "edge.printable", "edge.cli_args", "edge.private_files", "edge.native_stderr"}
 
 
 def layer(module: str) -> str:

@@ -25,7 +25,7 @@ from edge.daemon import Daemon
 from edge.events import Event
 from edge.sdnotify import Notifier
 from tests.conftest import REPO
-from tests.scenes import frame_of, write_phone_heic, write_raw_h264
+from tests.scenes import damaged_copy, doorbell_frames, frame_of, write_phone_heic, write_raw_h264
 
 
 class ListSink:
@@ -239,6 +239,25 @@ def test_events_from_a_raw_h264_stream_take_video_s_from_its_timestamps_file(sce
     (scene / "door.pts").write_text("# timecode format v2\n" + "".join(f"{t}.000\n" for t in times))
     first, second = _obamas_two_visits_from_a_raw_stream(scene, faces)
     assert 1.0 <= first <= 2.5 and 13.5 <= second <= 15.0  # the third vote of each visit at the earliest
+
+
+def test_a_damaged_raw_stream_is_replayed_past_its_damage(scene, faces):
+    """The doorbell stream with bytes flipped in its middle (a bad copy, a failing card): FFmpeg
+    gives up on one frame at about 3.6 s and goes on (the frames after the damage until the next
+    key frame are smeared: the stranger at 6.0–7.0 s is lost in them). The replay goes on with it,
+    so Obama's second visit at 7.5 s is announced; before, that one frame ended the "camera stream"
+    and nothing after it was seen."""
+    clip = damaged_copy(write_raw_h264(scene / "clean.h264", doorbell_frames(faces, 10), fps=10), scene / "door.h264")
+    cfg = scene / "config.yaml"
+    cfg.write_text(config_text(scene).replace(f"path: {scene / 'replay'}, fps: 20", f"path: {clip}, fps: 10")
+                   .replace("cooldown_s: 60", "cooldown_s: 1.5"))
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--config", str(cfg)], capture_output=True,
+                       text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-1500:]
+    events = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    announced = [(e["type"], e.get("name"), e["video_s"]) for e in events if e["type"] in ("recognized", "unknown")]
+    assert [(kind, name) for kind, name, _ in announced] == [("recognized", "Barack Obama")] * 2, announced
+    assert announced[0][2] <= 3.5 and announced[1][2] >= 7.5, announced
 
 
 def test_a_raw_h264_stream_with_loop_plays_again_and_again(scene, faces):

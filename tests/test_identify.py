@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 
 from edge.cli import main
 from tests.conftest import REPO
-from tests.scenes import frame_of, write_raw_h264, write_raw_mjpeg
+from tests.scenes import damaged_copy, doorbell_frames, frame_of, write_raw_h264, write_raw_mjpeg
 
 KEYS = {"image", "box", "det_score", "name", "score", "runner_up"}
 
@@ -216,18 +217,10 @@ def _doorbell(faces, clip, fps: int):
     """The doorbell clip, in an MJPEG AVI."""
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), fps, (640, 480))
     assert writer.isOpened()
-    for frame in _doorbell_frames(faces, fps):
+    for frame in doorbell_frames(faces, fps):
         writer.write(frame)
     writer.release()
     return clip
-
-
-def _doorbell_frames(faces, fps: int):
-    """The doorbell clip's half-second scenes, each ``fps / 2`` frames long."""
-    for photo in ([None] * 2 + [faces.obama[1]] * 3 + [None] + [faces.obama[1]] * 2 + [None] * 4
-                  + [faces.collins] * 3 + [faces.obama[2]]):
-        for _ in range(fps // 2):
-            yield frame_of(photo)
 
 
 def _empty_hall(path) -> None:
@@ -286,7 +279,7 @@ def test_a_raw_stream_as_rpicam_vid_records_is_timed_by_its_frame_rate(faces, ga
     visits as the AVI; before, every H.264 frame lay at 0 s and one look was made, and MJPEG's
     times were 2.5 times too fast. Without `--fps` the times count 25 frames a second, and a note
     says so."""
-    clip = write(tmp_path / name, _doorbell_frames(faces, 10), fps=10)
+    clip = write(tmp_path / name, doorbell_frames(faces, 10), fps=10)
     told = _identify("--gallery", str(gallery), "--fps", "10", str(clip))
     _assert_doorbell_visits(told, clip, last_at="7.9")
     assert "note:" not in told.stderr
@@ -298,6 +291,71 @@ def test_a_raw_stream_as_rpicam_vid_records_is_timed_by_its_frame_rate(faces, ga
     # frames 0, 13, 26, 38 …, and Obama's frames 10-24 and 30-39 are seen at 0.52 and 1.52 s
     assert assumed.stdout.splitlines()[-1] == f"{clip}: 7 frames looked at (one every 0.5 s, the last at 3.2 s)"
     assert f"{clip}: Barack Obama at 0.5 to 1.5 s  best score 0.9" in assumed.stdout, assumed.stdout
+
+
+def test_a_damaged_recording_is_looked_through_and_said_to_be_damaged_in_one_note(faces, gallery, tmp_path):
+    """A raw stream with bytes flipped in its middle (a card pulled out while recording, a bad
+    copy): FFmpeg conceals what it cannot decode and the recording is still looked through, and
+    instead of FFmpeg's own lines (``[h264 @ 0x55…] error while decoding MB 25 6, …``, one per
+    damaged block and decoder thread) one note says the file is damaged and what the decoder met.
+    The undamaged stream gets no such note."""
+    clean = write_raw_h264(tmp_path / "door.h264", doorbell_frames(faces, 10), fps=10)
+    damaged = damaged_copy(clean, tmp_path / "damaged.h264")
+    told = _identify("--gallery", str(gallery), "--fps", "10", str(clean), str(damaged))
+    assert told.returncode == 0, told.stderr[-1500:]
+    assert f"{clean} is damaged" not in told.stderr and "@ 0x" not in told.stderr, told.stderr
+    notes = [line for line in told.stderr.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1, told.stderr
+    assert re.fullmatch(rf"note: {re.escape(str(damaged))} is damaged: the decoder met \d+ errors? in it "
+                        r"\('.+'( and \d+ more)?\); it showed what it could, and a face in a damaged part of a "
+                        r"frame may be missed", notes[0]), notes[0]
+    # the clean stream's visits as ever; the damaged one is looked at to its end (its decoder gives
+    # up on a frame at about 3.6 s, which used to end the recording there: "8 frames looked at")
+    assert told.stdout.splitlines()[3] == f"{clean}: 16 frames looked at (one every 0.5 s, the last at 7.9 s)"
+    assert re.fullmatch(rf"{re.escape(str(damaged))}: 1[56] frames looked at \(one every 0.5 s, the last at 7.[89] s\)",
+                        told.stdout.splitlines()[-1]), told.stdout
+
+
+def test_a_recording_shows_its_progress_on_a_terminal(faces, gallery, tmp_path):
+    """On a terminal, each recording gets a progress bar (frames read, their rate), drawn through
+    the filter that takes FFmpeg's lines off stderr — whether stderr is a terminal is asked before
+    that filter stands in for it — and cleared before the visits are told."""
+    import pty
+    import select
+
+    clip = write_raw_h264(tmp_path / "door.h264", doorbell_frames(faces, 10), fps=10)
+    master, terminal = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "identify", "--gallery", str(gallery), "--fps", "10",
+                             str(clip)], stdin=terminal, stdout=terminal, stderr=terminal,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    os.close(terminal)
+    shown = b""
+    try:
+        while select.select([master], [], [], 300)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the terminal's other side closed: the command has ended
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(master)
+        proc.kill()
+        assert proc.wait(timeout=60) == 0
+    text = shown.decode()
+    assert re.search(r"\rdoor\.h264: \d+frame \[\d\d:\d\d, ", text), text
+    assert f"{clip}: Barack Obama at 1.0 to 3.5 s" in text and "Traceback" not in text, text
+
+
+def test_a_recording_that_cannot_be_opened_says_what_the_decoder_said(gallery, tmp_path):
+    """A recording whose container is cut before its index: the error, and FFmpeg's reason in one note."""
+    cut = tmp_path / "door.mp4"
+    cut.write_bytes(b"\0\0\0\x18ftypmp42" + bytes(64))
+    told = _identify("--gallery", str(gallery), str(cut))
+    assert told.returncode == 1
+    assert told.stderr.splitlines()[-2:] == [f"error: {cut}: cannot be opened as a video",
+                                              f"note: {cut}: the decoder says: moov atom not found"], told.stderr
 
 
 def _write_timecodes(path, times_ms) -> None:
@@ -313,7 +371,7 @@ def test_a_raw_stream_takes_its_frame_times_from_rpicam_vids_timestamps_file(fac
     came from; the same file under another name is given with `--timestamps`. Counted at 10 fps
     instead, the clip would end at 4.7 s."""
     kept = [i for i in range(80) if i % 5 not in (2, 3)]
-    frames = list(_doorbell_frames(faces, 10))
+    frames = list(doorbell_frames(faces, 10))
     clip = write_raw_h264(tmp_path / "door.h264", (frames[i] for i in kept), fps=10)
     counted = _identify("--gallery", str(gallery), "--fps", "10", str(clip))
     assert counted.stdout.splitlines()[-1].endswith("the last at 4.7 s)"), counted.stdout

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 # reads its frames with no timestamp (H.264) or with ones it makes up at 25 a second (MJPEG), so
 # they are counted at the replay's rate instead.
 RAW_STREAM_SUFFIXES = frozenset({".h264", ".264", ".h265", ".265", ".hevc", ".mjpeg", ".mjpg"})
+END_AFTER_FAILURES = 16
+"""Failed grabs in a row that end a recording (one damaged place costs one or two)."""
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", *RAW_STREAM_SUFFIXES})
 
 
@@ -169,7 +171,7 @@ class ReplayCamera:
         """
         self._pace()
         if self._video is not None:
-            ok = self._video.grab()
+            ok = self._grab_past_damage()
             if not ok and self.loop:
                 ok = self._rewind()
             if ok:
@@ -183,6 +185,16 @@ class ReplayCamera:
         self._position = self._i * self.period
         self._i += 1
         return True
+
+    def _grab_past_damage(self) -> bool:
+        """The next frame grabbed, past the places a damaged recording's decoder gives up on: there
+        OpenCV's grab fails once and the next one goes on, so a single failure used to end the
+        recording at its first damaged frame. :data:`END_AFTER_FAILURES` failures in a row are its end
+        (each returns at once there)."""
+        for _ in range(END_AFTER_FAILURES):
+            if self._video.grab():
+                return True
+        return False
 
     def _rewind(self) -> bool:
         """Back to a looping video's first frame, grabbed: by seeking, or — a raw stream has no index
@@ -232,9 +244,11 @@ class ReplayCamera:
     def carries_timestamps(self) -> bool | None:
         """Whether the video's frames carry their own times (a container: .mp4, .mkv, .avi …) or take
         them from a timestamps file, rather than being counted at :attr:`period` (a raw stream);
-        ``None`` for a folder, or before a second frame was read."""
+        ``None`` for a folder, or before a second frame of a recording not known by its name was read."""
         if self.frame_times is not None:
             return True
+        if self._video is not None and self._raw:
+            return False
         if self._video is None or not (self._stamped or self._counted):
             return None
         return self._stamped >= self._counted

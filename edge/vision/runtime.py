@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from edge.errors import ModelFileError, RuntimeBackendError
+from edge.native_stderr import taking
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ XNNPACK_NOTICE = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
 """The line LiteRT's native code writes to the process's stderr once, when the first interpreter
 allocates its tensors (tflite-runtime writes the same)."""
 
-_stderr_lock = threading.Lock()
+_first_load_lock = threading.Lock()
 _first_load_started = False  # only the first model load of a process is watched
 _notice_watched = False
 _notice_seen = False
@@ -90,80 +90,31 @@ def warn_if_unaccelerated() -> bool:
 @contextmanager
 def delegate_notice_held_back() -> Iterator[None]:
     """Pass on everything written to stderr (file descriptor 2) meanwhile except LiteRT's
-    :data:`XNNPACK_NOTICE`.
+    :data:`XNNPACK_NOTICE` (see :mod:`edge.native_stderr`).
 
     Why: that INFO line opened the output of every command and every service start, and neither
-    LiteRT nor tflite-runtime lets Python set its native log level. While the block runs, fd 2 is
-    a pipe that a thread reads and forwards line by line as it comes (so what native code writes
-    before a crash still gets out). Only the first model load of a process is watched: the line
-    comes with the first interpreter's tensors or not at all, and no later load — perhaps while an
-    event hook's process starts and would inherit the pipe — needs fd 2 swapped. The lock keeps
-    two threads loading models from restoring each other's descriptor.
+    LiteRT nor tflite-runtime lets Python set its native log level. Only the first model load of a
+    process is watched: the line comes with the first interpreter's tensors or not at all, and no
+    later load — perhaps while an event hook's process starts and would inherit the pipe — needs
+    fd 2 swapped.
     """
     global _first_load_started, _notice_watched
-    with _stderr_lock:
-        if _first_load_started:
-            yield
-            return
-        _first_load_started = True
-        try:
-            saved = os.dup(2)
-        except OSError:  # stderr closed: nothing to keep clean
-            yield
-            return
-        try:
-            read_end, write_end = os.pipe2(os.O_CLOEXEC)
-        except OSError:
-            os.close(saved)
-            yield
-            return
-        try:
-            sys.stderr.flush()
-        except (OSError, ValueError, AttributeError):
-            pass
-        forwarder = threading.Thread(target=_forward_stderr, args=(read_end, saved), name="stderr", daemon=True)
-        forwarder.start()
-        os.dup2(write_end, 2)
-        os.close(write_end)
-        _notice_watched = True
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)  # the pipe's last write end closes: the forwarder reads to the end
-            forwarder.join(timeout=5)
+    with _first_load_lock:
+        first, _first_load_started = not _first_load_started, True
+    if not first:
+        yield
+        return
+    with taking(_take_notice) as watched:
+        _notice_watched = _notice_watched or watched
+        yield
 
 
-def _forward_stderr(read_end: int, out: int) -> None:
-    """Copy lines from the pipe to ``out`` as they come, all but :data:`XNNPACK_NOTICE`; close both
-    descriptors at the pipe's end."""
+def _take_notice(line: bytes) -> bool:
     global _notice_seen
-    pending = b""
-    try:
-        while chunk := os.read(read_end, 65536):
-            *lines, pending = (pending + chunk).split(b"\n")
-            for line in lines:
-                if line.rstrip(b"\r") == XNNPACK_NOTICE:
-                    _notice_seen = True
-                else:
-                    _write_all(out, line + b"\n")
-        if pending.rstrip(b"\r") == XNNPACK_NOTICE:
-            _notice_seen = True
-        elif pending:
-            _write_all(out, pending)
-    finally:
-        os.close(read_end)
-        os.close(out)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """Write every byte (a pipe or a full journal may take part of a write); give up quietly when
-    the descriptor refuses (nothing else could be told through it anyway)."""
-    view = memoryview(data)
-    try:
-        while view:
-            view = view[os.write(fd, view):]
-    except OSError:
-        pass
+    if line == XNNPACK_NOTICE:
+        _notice_seen = True
+        return True
+    return False
 
 
 class TFLiteModel:
