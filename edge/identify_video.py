@@ -119,13 +119,14 @@ class DecoderErrors:
     but the user should know why faces there may be missed. (OpenCV sets FFmpeg to errors only.)"""
 
     LINE = re.compile(rb"\[[^\]@]+ @ (?:0x)?[0-9a-fA-F]+\] ?(.*)")
+    COLOUR = re.compile(rb"\x1b\[[0-9;]*m")  # FFmpeg colours its lines when its first one went to a terminal
 
     def __init__(self) -> None:
         self.messages: list[str] = []
         self._seen: set[bytes] = set()
 
     def take(self, line: bytes) -> bool:
-        match = self.LINE.fullmatch(line)
+        match = self.LINE.fullmatch(self.COLOUR.sub(b"", line))
         if match is None:
             return False
         message = match.group(1).strip()

@@ -348,6 +348,19 @@ def test_a_recording_shows_its_progress_on_a_terminal(faces, gallery, tmp_path):
     assert f"{clip}: Barack Obama at 1.0 to 3.5 s" in text and "Traceback" not in text, text
 
 
+def test_ffmpegs_lines_are_told_apart_from_the_rest_coloured_or_not():
+    """FFmpeg colours its lines when the first one it wrote went to a terminal; either way each
+    distinct message is kept once (frame threads repeat them), and no other line is taken."""
+    from edge.identify_video import DecoderErrors
+
+    decoder = DecoderErrors()
+    lines = [b"\x1b[0m[\x1b[0;33mh264 @ 0x55d0c8f5a600\x1b[0m] \x1b[0;31merror while decoding MB 25 6\x1b[0m",
+             b"[h264 @ 0x55d0c8f5bf80] error while decoding MB 25 6", b"[h264 @ 0x55d0c8f5bf80] missing picture",
+             b"INFO gallery.sync: enrolling", b"[not ffmpeg] a line of the user's", b""]
+    assert [decoder.take(line) for line in lines] == [True, True, True, False, False, False]
+    assert decoder.messages == ["error while decoding MB 25 6", "missing picture"]
+
+
 def test_a_recording_that_cannot_be_opened_says_what_the_decoder_said(gallery, tmp_path):
     """A recording whose container is cut before its index: the error, and FFmpeg's reason in one note."""
     cut = tmp_path / "door.mp4"
