@@ -205,27 +205,27 @@ def test_events_from_a_recording_say_where_in_it_they_happened(scene):
     assert all("video_s" not in e for e in events if e["type"] in ("started", "stopping"))
 
 
-def _obamas_two_visits_from_a_raw_stream(scene: Path, faces) -> tuple[float, float]:
-    """``video_s`` of the two announcements of the daemon replaying ``scene/door.h264`` at 2 fps: six
+def _obamas_visits_from_a_raw_stream(scene: Path, faces, cooldown_s: float = 1.5) -> list[float]:
+    """``video_s`` of the announcements of the daemon replaying ``scene/door.h264`` at 2 fps: six
     frames of Obama, four of nobody, six of him again (whatever timestamps file lies beside it)."""
     clip = write_raw_h264(scene / "door.h264", (frame_of(photo) for photo in
                                                 [faces.obama[1]] * 6 + [None] * 4 + [faces.obama[2]] * 6), fps=2)
     cfg = scene / "config.yaml"
     cfg.write_text(config_text(scene).replace(f"path: {scene / 'replay'}, fps: 20", f"path: {clip}, fps: 2")
-                   .replace("cooldown_s: 60", "cooldown_s: 1.5").replace("track_timeout_s: 0.2", "track_timeout_s: 1"))
+                   .replace("cooldown_s: 60", f"cooldown_s: {cooldown_s}")
+                   .replace("track_timeout_s: 0.2", "track_timeout_s: 1"))
     r = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--config", str(cfg)], capture_output=True,
                        text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-1500:]
     events = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
-    first, second = (e["video_s"] for e in events if e["type"] == "recognized")
-    return first, second
+    return [e["video_s"] for e in events if e["type"] == "recognized"]
 
 
 def test_events_from_a_raw_h264_stream_count_its_frames_for_video_s(scene, faces):
     """A clip as `rpicam-vid -o door.h264` records it — a raw stream, no timestamps — replayed with
     `fps: 2`: each announcement's ``video_s`` is the frame's place counted at that rate, within
     each of Obama's two visits. Before, OpenCV's 0 s for every frame made every event say 0.0."""
-    first, second = _obamas_two_visits_from_a_raw_stream(scene, faces)
+    first, second = _obamas_visits_from_a_raw_stream(scene, faces)
     assert 1.0 <= first <= 2.5 and 6.0 <= second <= 7.5  # the third vote of each visit at the earliest
     assert first * 2 == int(first * 2) and second * 2 == int(second * 2)  # on the 0.5 s grid
 
@@ -237,8 +237,19 @@ def test_events_from_a_raw_h264_stream_take_video_s_from_its_timestamps_file(sce
     12 s — counted at `fps: 2` it would say under 7.5 s."""
     times = [500 * i for i in range(6)] + [3000, 6000, 9000, 12000] + [12500 + 500 * i for i in range(6)]
     (scene / "door.pts").write_text("# timecode format v2\n" + "".join(f"{t}.000\n" for t in times))
-    first, second = _obamas_two_visits_from_a_raw_stream(scene, faces)
+    first, second = _obamas_visits_from_a_raw_stream(scene, faces)
     assert 1.0 <= first <= 2.5 and 13.5 <= second <= 15.0  # the third vote of each visit at the earliest
+
+
+def test_cooldowns_over_a_raw_stream_run_on_its_timestamps_files_clock(scene, faces):
+    """The same stream and `door.pts`, read frame by frame, with a 10 s cooldown: Obama's visits
+    were filmed about 12 s apart, so he is announced twice. Tracks and cooldowns used to count the
+    frames at `fps` instead (the second visit 5 s after the first, inside the cooldown: announced
+    once), while `video_s` already followed the file."""
+    times = [500 * i for i in range(6)] + [3000, 6000, 9000, 12000] + [12500 + 500 * i for i in range(6)]
+    (scene / "door.pts").write_text("# timecode format v2\n" + "".join(f"{t}.000\n" for t in times))
+    announced = _obamas_visits_from_a_raw_stream(scene, faces, cooldown_s=10)
+    assert len(announced) == 2 and announced[1] - announced[0] >= 10, announced
 
 
 def test_a_damaged_raw_stream_is_replayed_past_its_damage(scene, faces):
@@ -258,6 +269,35 @@ def test_a_damaged_raw_stream_is_replayed_past_its_damage(scene, faces):
     announced = [(e["type"], e.get("name"), e["video_s"]) for e in events if e["type"] in ("recognized", "unknown")]
     assert [(kind, name) for kind, name, _ in announced] == [("recognized", "Barack Obama")] * 2, announced
     assert announced[0][2] <= 3.5 and announced[1][2] >= 7.5, announced
+
+
+def test_a_realtime_replay_holds_each_frame_until_its_filmed_time(scene, monkeypatch):
+    """`realtime: true` over a raw stream and its `door.pts`, the camera built from config.yaml as
+    the daemon builds it, on a stand-in clock: each frame is handed over when its filmed time comes
+    round — 3 s between the frames of nobody — where it used to come every 1/fps (0.5 s) whatever
+    the file said; behind schedule (a slow frame), it catches up at most one period, then keeps
+    the filmed spacing."""
+    from edge.camera import make_camera, replay
+
+    clip = write_raw_h264(scene / "door.h264", (frame_of(None) for _ in range(8)), fps=2)
+    (scene / "door.pts").write_text("# timecode format v2\n0\n500\n1000\n4000\n7000\n7500\n8000\n8500\n")
+    cfg = parse_config(config_text(scene, realtime="true").replace(f"path: {scene / 'replay'}, fps: 20",
+                                                                   f"path: {clip}, fps: 2"))
+    now = [1000.0]
+    monkeypatch.setattr(replay.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(replay.time, "sleep", lambda seconds: now.__setitem__(0, now[0] + seconds))
+    camera = make_camera(cfg.camera)
+    camera.open()
+    handed = []
+    for i in range(8):
+        assert camera.read() is not None
+        handed.append(round(now[0] - 1000.0, 3))
+        if i == 4:
+            now[0] += 2.0  # this frame took 2 s to analyse: 1.5 s later than the next is due
+    camera.close()
+    # 7.5 s came 1.5 s late: handed at once, and 8.0 s right after it (one period caught up); the
+    # other second of debt is dropped, not raced through: 8.5 s comes half a second later
+    assert handed == [0.0, 0.5, 1.0, 4.0, 7.0, 9.0, 9.0, 9.5]
 
 
 def test_a_raw_h264_stream_with_loop_plays_again_and_again(scene, faces):

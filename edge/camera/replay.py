@@ -60,7 +60,7 @@ class ReplayCamera:
                  name: str | None = None, fallback_fps: float = 10.0, timecodes: str | Path | None = None) -> None:
         """``fps=None``: a video plays at the rate its file declares (``fallback_fps`` if none).
         ``timecodes``: a raw stream's timestamps file (``rpicam-vid --save-pts``), read at :meth:`open`;
-        it gives :meth:`position`, while the replay still plays at ``fps``."""
+        it gives :meth:`position`, and with it the replay's pace and clock."""
         self.path = Path(path)
         self.name = name or f"replay:{self.path.name}"
         self.fps = fps
@@ -71,10 +71,10 @@ class ReplayCamera:
         self._frames: list[Path] = []
         self._video: cv2.VideoCapture | None = None
         self._i = 0
-        self._next_t = 0.0
         self._bad: set[Path] = set()
-        self._delivered = 0  # frames returned so far, across loops and reopenings (the video's clock)
         self._position: float | None = None  # where the frame last read lies in the recording, seconds
+        self._passes_s = 0.0  # the recording time of the passes before this one (looped or reopened)
+        self._anchor = 0.0  # realtime: the monotonic moment the replay's time 0 is due
         self._clock_start: float | None = None
         self._raw = self.path.suffix.lower() in RAW_STREAM_SUFFIXES  # its timestamps, if any, are made up
         self._stamped = 0  # frames after a video's first whose own timestamp moved on …
@@ -103,12 +103,13 @@ class ReplayCamera:
                 self.period = 1.0 / (own if 0.1 <= own <= 240 else self.fallback_fps)
         else:
             raise CameraError(f"replay source {self.path} does not exist")
+        self._end_pass()
         self._i = 0
         self._in_pass = 0
-        self._position = None
-        self._next_t = time.monotonic()
+        now = time.monotonic()
+        self._anchor = now - self._passes_s  # the next frame is due now
         if self._clock_start is None:
-            self._clock_start = self._next_t
+            self._clock_start = now
 
     def frame_size(self) -> tuple[int, int] | None:
         """A video's frame width and height as its header declares them, known before any frame is
@@ -128,11 +129,14 @@ class ReplayCamera:
 
     def frame_time(self) -> float | None:
         """When the frame last read was filmed, on the :func:`time.monotonic` scale: the first frame
-        at the moment the replay opened, each next one period later. ``None`` when the replay is
-        paced in real time (then the moment a frame arrives is its time, as with a camera)."""
-        if self.realtime or self._clock_start is None or not self._delivered:
+        at the moment the replay opened, each next one at its :meth:`position` (a looping or reopened
+        replay's passes one after another, a period apart). So a recording's tracks and cooldowns run
+        on the time it was filmed in — its own timestamps, a timestamps file's, or a count at
+        ``fps`` — however fast it is read. ``None`` when the replay is paced in real time (then the
+        moment a frame arrives is its time, as with a camera)."""
+        if self.realtime or self._clock_start is None or self._position is None:
             return None
-        return self._clock_start + (self._delivered - 1) * self.period
+        return self._clock_start + self._passes_s + self._position
 
     def position(self) -> float | None:
         """Where the frame last read lies in the recording, in seconds from its start: the video's
@@ -142,12 +146,24 @@ class ReplayCamera:
         return self._position
 
     def _pace(self) -> None:
-        if not self.realtime:
+        """Realtime: hold the frame just grabbed until its place in the recording comes round, so
+        the replay plays as it was filmed (a gap in a timestamps file is a gap); when behind, catch
+        up at most one period, dropping the rest of the debt."""
+        if not self.realtime or self._position is None:
             return
-        delay = self._next_t - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        self._next_t = max(self._next_t + self.period, time.monotonic() - self.period)
+        due = self._anchor + self._passes_s + self._position
+        now = time.monotonic()
+        if due > now:
+            time.sleep(due - now)
+        elif now - due > self.period:
+            self._anchor += now - due - self.period
+
+    def _end_pass(self) -> None:
+        """The pass just played stays on the replay's clock: the next starts one period after its
+        last frame."""
+        if self._position is not None:
+            self._passes_s += self._position + self.period
+        self._position = None
 
     def read(self) -> np.ndarray | None:
         """The next frame (a folder's unreadable images skipped with a warning), or ``None`` at the end."""
@@ -156,7 +172,6 @@ class ReplayCamera:
                 return None
             frame = self.retrieve()
             if frame is not None:
-                self._delivered += 1
                 return frame
             if self._video is not None:  # a video frame that does not decode ends it, as a failed read did
                 return None
@@ -169,7 +184,6 @@ class ReplayCamera:
         Why apart from :meth:`read`: ``identify`` looks at one frame in every few of a recording,
         and a frame only grabbed skips the colour conversion and copy into a picture.
         """
-        self._pace()
         if self._video is not None:
             ok = self._grab_past_damage()
             if not ok and self.loop:
@@ -177,13 +191,16 @@ class ReplayCamera:
             if ok:
                 self._position = self._video_time()
                 self._in_pass += 1
+                self._pace()
             return ok
         if self._i >= len(self._frames):
             if not self.loop or not self._frames:
                 return False
+            self._end_pass()
             self._i = 0
         self._position = self._i * self.period
         self._i += 1
+        self._pace()
         return True
 
     def _grab_past_damage(self) -> bool:
@@ -199,7 +216,7 @@ class ReplayCamera:
     def _rewind(self) -> bool:
         """Back to a looping video's first frame, grabbed: by seeking, or — a raw stream has no index
         to seek in — by opening the file again. ``False`` when it cannot be read any more."""
-        self._position = None  # its clock starts again
+        self._end_pass()  # its position starts again at 0
         self._in_pass = 0
         self._video.set(cv2.CAP_PROP_POS_FRAMES, 0)
         if self._video.grab():
