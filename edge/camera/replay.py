@@ -1,4 +1,4 @@
-"""Replay a folder of images (name order) or a video file at a fixed frame rate.
+"""Replay a folder of images (name order, at ``fps``) or a video file (as it was filmed).
 
 The embedded default for ``make demo``, tests and benchmarks: deterministic and needs no hardware.
 A video file also plays through here when it is given as the ``opencv`` camera's device: at its own
