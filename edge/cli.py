@@ -9,9 +9,12 @@ usage, 3 a required model or package is missing.
 from __future__ import annotations
 
 import argparse
+import io
 import logging
+import os
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from edge.cli_args import count, frame_rate, positive
 from edge.config import MAX_TILE, MIN_TILE
@@ -268,10 +271,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _DiagnosticsThatGiveWay(io.TextIOBase):
+    """``sys.stderr`` for one command: what cannot be written (stderr on a full disk, a closed pipe)
+    is dropped. Notes and progress are diagnostics; failing to show one must not cost the results
+    on stdout or turn a run that worked into a failure."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except OSError:
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except OSError:
+            pass
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self.stream.encoding
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging("plain", "debug" if args.verbose else "info")
+    real_stderr = sys.stderr
+    # closed (2>&-): Python's print would send notes to stdout instead, among the results
+    sys.stderr = _DiagnosticsThatGiveWay(real_stderr if real_stderr is not None else open(os.devnull, "w"))
+    try:
+        setup_logging("plain", "debug" if args.verbose else "info")
+        return _run(args)
+    finally:
+        sys.stderr = real_stderr
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:

@@ -86,7 +86,7 @@ def look_through(recognizer: Recognizer, name: str, every: float, max_pixels: in
         return None
     camera = ReplayCamera(path, fps=fps, realtime=False, timecodes=timecodes)
     decoder = DecoderErrors()
-    progress = sys.stderr.isatty()  # asked before fd 2 becomes a pipe
+    progress = sys.stderr is not None and sys.stderr.isatty()  # asked before fd 2 becomes a pipe
     with taking(decoder.take):
         found = _open_and_look(camera, recognizer, name, every, max_pixels, on_frame, on_visit, progress)
     if found is None:

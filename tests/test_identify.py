@@ -348,6 +348,24 @@ def test_a_recording_shows_its_progress_on_a_terminal(faces, gallery, tmp_path):
     assert f"{clip}: Barack Obama at 1.0 to 3.5 s" in text and "Traceback" not in text, text
 
 
+def test_a_stderr_that_cannot_be_written_costs_nothing_on_stdout(faces, gallery, tmp_path):
+    """`identify … 2>>log` with the disk full (here /dev/full): its notes and log lines are lost,
+    its results are not. The damaged stream's note used to fail the whole recording (exit 1, no
+    visits printed), and a closed stderr (`2>&-`) failed it the same way."""
+    damaged = damaged_copy(write_raw_h264(tmp_path / "clean.h264", doorbell_frames(faces, 10), fps=10),
+                           tmp_path / "door.h264")
+    command = [sys.executable, "-m", "edge.cli", "identify", "--gallery", str(gallery), "--fps", "10", str(damaged)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with open("/dev/full", "w") as full:
+        r = subprocess.run(command, stdout=subprocess.PIPE, stderr=full, text=True, env=env, timeout=300)
+    assert r.returncode == 0
+    assert r.stdout.splitlines()[-1] == f"{damaged}: 16 frames looked at (one every 0.5 s, the last at 7.9 s)"
+    r = subprocess.run(command, stdout=subprocess.PIPE, stderr=None, text=True, env=env, timeout=300,
+                       preexec_fn=lambda: os.close(2))
+    assert r.returncode == 0 and "note:" not in r.stdout, r.stdout  # Python's print would put notes there
+    assert r.stdout.splitlines()[-1] == f"{damaged}: 16 frames looked at (one every 0.5 s, the last at 7.9 s)"
+
+
 def test_ffmpegs_lines_are_told_apart_from_the_rest_coloured_or_not():
     """FFmpeg colours its lines when the first one it wrote went to a terminal; either way each
     distinct message is kept once (frame threads repeat them), and no other line is taken."""
