@@ -404,7 +404,7 @@ def check_timestamps(camera: CameraConfig) -> None:
     if camera.timestamps is None:
         return
     from edge.camera import is_recording
-    from edge.camera.replay import RAW_STREAM_SUFFIXES
+    from edge.camera.replay import RAW_STREAM_SUFFIXES, timecodes_misplaced
     from edge.camera.timecodes import TimecodeError, read_timecodes
 
     given = repr(camera.timestamps)
@@ -413,8 +413,8 @@ def check_timestamps(camera: CameraConfig) -> None:
         raise ConfigError(f"camera -> timestamps: {given} is for a recorded raw stream (source replay, or an "
                           f"opencv device that is a video file); {live} times its own frames")
     recording = Path(camera.path if camera.source == "replay" else camera.device)
-    if recording.suffix.lower() not in RAW_STREAM_SUFFIXES:
-        what = "a folder of images" if recording.is_dir() else "a recording that keeps its own timestamps"
+    what = timecodes_misplaced(recording)
+    if what:
         raise ConfigError(f"camera -> timestamps: {given} is for a raw stream "
                           f"({', '.join(sorted(RAW_STREAM_SUFFIXES))}); {str(recording)!r} is {what}")
     if not Path(camera.timestamps).exists():

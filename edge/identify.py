@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from edge.annotate import annotate
-from edge.camera.replay import RAW_STREAM_SUFFIXES, VIDEO_SUFFIXES, timecodes_for
+from edge.camera.replay import VIDEO_SUFFIXES, timecodes_for, timecodes_misplaced
 from edge.errors import ImageError
 from edge.identify_video import Recording, Visit, look_through
 from edge.printable import printable
@@ -66,7 +66,7 @@ def run_identify(recognizer: Recognizer, images: list[str], out_dir: str | None,
     for name in images:
         if name in recordings:
             given = timestamps
-            if given is not None and Path(name).suffix.lower() not in RAW_STREAM_SUFFIXES:
+            if given is not None and timecodes_misplaced(Path(name)):
                 print(f"note: {printable(name)} carries its own timestamps: --timestamps is not used for it",
                       file=sys.stderr)
                 given = None

@@ -369,9 +369,9 @@ class FlakyCamera(ReplayCamera):
         self.opens += 1
         if 1 < self.opens < 3:
             raise CameraError("device unplugged")
-        i = self._i
+        i = self._in_pass
         super().open()
-        self._i = i  # carry on where it failed
+        self._in_pass = i  # carry on where it failed
 
     def read(self):
         self.reads += 1

@@ -46,6 +46,16 @@ END_AFTER_FAILURES = 16
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", *RAW_STREAM_SUFFIXES})
 
 
+def timecodes_misplaced(recording: Path) -> str | None:
+    """What ``recording`` is when a timestamps file cannot go with it — only a raw stream has no times
+    of its own, and two clocks for one frame would disagree — or ``None`` when one can."""
+    if recording.is_dir():
+        return "a folder of images"
+    if recording.suffix.lower() not in RAW_STREAM_SUFFIXES:
+        return "a recording that keeps its own timestamps"
+    return None
+
+
 def timecodes_for(recording: Path, given: str | Path | None) -> Path | None:
     """The timestamps file a recording's frames take their times from: ``given`` (``camera.timestamps``,
     ``identify --timestamps``), or for a raw stream the ``.pts`` file beside it (``rpicam-vid -o
@@ -70,7 +80,6 @@ class ReplayCamera:
         self.realtime = realtime
         self._frames: list[Path] = []
         self._video: cv2.VideoCapture | None = None
-        self._i = 0
         self._bad: set[Path] = set()
         self._position: float | None = None  # where the frame last read lies in the recording, seconds
         self._passes_s = 0.0  # the recording time of the passes before this one (looped or reopened)
@@ -81,20 +90,19 @@ class ReplayCamera:
         self._counted = 0  # … and those whose did not (counted one period on)
         self.timecodes = Path(timecodes) if timecodes is not None else None
         self.frame_times: np.ndarray | None = None  # from the timestamps file: seconds from the first frame
-        self._in_pass = 0  # frames grabbed since the video (re)started
+        self._in_pass = 0  # frames grabbed since the replay (re)started: a folder's next image, a video's next time
         self.past_timecodes = 0  # frames grabbed beyond the timestamps file's last (counted instead)
 
     def open(self) -> None:
         if self.path.is_dir():
-            if self.timecodes is not None:
-                raise TimecodeError(f"timestamps {printable(str(self.timecodes))}: a timestamps file is for a "
-                                    f"raw stream; {printable(str(self.path))} is a folder of images")
+            self._refuse_misplaced_timecodes()
             self._frames = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not self._frames:
                 raise CameraError(f"replay folder {self.path} has no images")
         elif self.path.is_file():
+            self._refuse_misplaced_timecodes()
             if self.timecodes is not None:
-                self.frame_times = self._read_timecodes()
+                self.frame_times = read_timecodes(self.timecodes)
             self._video = self._capture()
             if not self._video.isOpened():
                 raise CameraError(f"replay file {self.path} cannot be opened as a video")
@@ -104,7 +112,6 @@ class ReplayCamera:
         else:
             raise CameraError(f"replay source {self.path} does not exist")
         self._end_pass()
-        self._i = 0
         self._in_pass = 0
         now = time.monotonic()
         self._anchor = now - self._passes_s  # the next frame is due now
@@ -193,13 +200,13 @@ class ReplayCamera:
                 self._in_pass += 1
                 self._pace()
             return ok
-        if self._i >= len(self._frames):
+        if self._in_pass >= len(self._frames):
             if not self.loop or not self._frames:
                 return False
             self._end_pass()
-            self._i = 0
-        self._position = self._i * self.period
-        self._i += 1
+            self._in_pass = 0
+        self._position = self._in_pass * self.period
+        self._in_pass += 1
         self._pace()
         return True
 
@@ -230,14 +237,12 @@ class ReplayCamera:
         "http:…" as a protocol, so a file named like one, given relative, would open something else."""
         return cv2.VideoCapture(str(self.path.absolute()))
 
-    def _read_timecodes(self) -> np.ndarray:
-        """The timestamps file's frame times; only a raw stream takes one (a container's frames
-        carry their own, and two clocks for one frame would disagree)."""
-        if not self._raw:
+    def _refuse_misplaced_timecodes(self) -> None:
+        misplaced = timecodes_misplaced(self.path) if self.timecodes is not None else None
+        if misplaced:
             raise TimecodeError(f"timestamps {printable(str(self.timecodes))}: a timestamps file is for a raw "
-                                f"stream ({', '.join(sorted(RAW_STREAM_SUFFIXES))}); {printable(self.path.name)} "
-                                "carries its own timestamps")
-        return read_timecodes(self.timecodes)
+                                f"stream ({', '.join(sorted(RAW_STREAM_SUFFIXES))}); {printable(str(self.path))} "
+                                f"is {misplaced}")
 
     def _video_time(self) -> float:
         """Where the frame just grabbed lies: its time in the timestamps file, else its own
@@ -276,7 +281,7 @@ class ReplayCamera:
         if self._video is not None:
             ok, frame = self._video.retrieve()
             return frame if ok else None
-        path = self._frames[self._i - 1]
+        path = self._frames[self._in_pass - 1]
         try:
             return read_image(path)
         except ImageError as exc:
